@@ -1,0 +1,81 @@
+"""Sphinx configuration: ``sphinx-build -c conf docs build/html`` (see noxfile.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+project = "Where do layer losses go?"
+author = "The layer-losses documentation team"
+copyright = "2026, the layer-losses documentation team"
+
+extensions = [
+    "myst_nb",
+    "sphinx_design",
+    "sphinx_copybutton",
+    "autodoc2",
+    "pincite",
+]
+
+# --- pincite: citations of pinned upstream releases --------------------------------------
+pincite_pins = str(ROOT / "snippets" / "pins.toml")
+# autodoc2 reads upstream objects statically from these verified copies (never imported).
+pincite_materialize_dir = str(ROOT / "build" / "pinned-src")
+
+# --- MyST / MyST-NB ----------------------------------------------------------------------
+myst_enable_extensions = ["colon_fence", "deflist", "dollarmath", "amsmath", "fieldlist"]
+myst_heading_anchors = 3
+nb_execution_mode = "cache"
+nb_execution_cache_path = str(ROOT / "build" / "jupyter-cache")
+nb_execution_raise_on_error = True
+nb_execution_timeout = 600
+
+# --- autodoc2: the engine's API, and upstream objects from pinned source ----------------
+# autodoc2 wants paths relative to this directory.
+_PINNED = Path("..") / "build" / "pinned-src"
+autodoc2_packages = [
+    {"path": "../src/pincite", "module": "pincite"},
+    *(
+        {"path": str(_PINNED / release / path), "module": module, "auto_mode": False}
+        for release, path, module in [
+            ("keras-2.3", "keras/engine/training.py", "keras.engine.training"),
+            (
+                "tf-2.2",
+                "tensorflow/python/keras/engine/compile_utils.py",
+                "tensorflow.python.keras.engine.compile_utils",
+            ),
+            ("tf-keras-2.21", "tf_keras/src/engine/training.py", "tf_keras.src.engine.training"),
+            ("keras-3.15", "keras/src/trainers/trainer.py", "keras.src.trainers.trainer"),
+            (
+                "tfp-0.25",
+                "tensorflow_probability/python/layers/dense_variational_v2.py",
+                "tensorflow_probability.python.layers.dense_variational_v2",
+            ),
+        ]
+    ),
+]
+autodoc2_output_dir = "reference/api"
+autodoc2_render_plugin = "myst"
+autodoc2_hidden_objects = ["private", "dunder", "inherited"]
+autodoc2_docstring_parser_regexes = [(r"pincite\..*", "myst")]
+# Upstream docstrings are Google style RST-ish text: show them verbatim, never parse them.
+autodoc2_docstrings = "direct"
+
+# --- HTML ----------------------------------------------------------------------------------
+html_theme = "furo"
+html_title = "Where do layer losses go?"
+html_static_path = [str(ROOT / "conf" / "_static")]
+html_css_files = ["pincite.css"]
+html_last_updated_fmt = None
+html_copy_source = False
+html_show_sourcelink = False
+
+# autodoc2 also writes an api/index.rst; the reference page links the package page instead.
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "reference/api/index.rst"]
+nitpicky = True
+# No intersphinx: the build must not depend on other sites' inventories. Standard-library and
+# docutils types in the engine's signatures are therefore plain text, not links.
+nitpick_ignore_regex = [
+    ("py:(class|obj)", r"(pathlib|collections\.abc|ast|io|zipfile|typing|docutils|sphinx)\..*"),
+]

@@ -1,0 +1,200 @@
+"""The generated lock: wheel hashes from the index and, per cited file, its hash and location."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pincite.errors import IntegrityError, LockError
+from pincite.http import HttpClient
+from pincite.index import find_wheel
+from pincite.pins import Release
+from pincite.wheel import COMPRESSIONS, check_member_name, locate_member, record_digests
+
+LOCK_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LockedFile:
+    """A cited file: its sha256 (checked against the wheel's RECORD) and where its bytes are."""
+
+    sha256: str
+    size: int
+    data_offset: int
+    compressed_size: int
+    compression: str
+
+
+@dataclass(frozen=True)
+class LockedRelease:
+    """A pinned wheel: its published sha256 and the cited files inside it."""
+
+    project: str
+    version: str
+    wheel: str
+    wheel_sha256: str
+    wheel_size: int
+    files: dict[str, LockedFile]
+
+
+def default_lock_path(pins_path: str | Path) -> Path:
+    """``snippets/pins.toml`` is locked by ``snippets/pins.lock.json``."""
+    pins_path = Path(pins_path)
+    return pins_path.with_name(pins_path.stem + ".lock.json")
+
+
+def _field(where: str, obj: dict, key: str, kind: type):
+    value = obj.get(key) if isinstance(obj, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise LockError(f"{where}: field {key!r} is missing or not {kind.__name__}")
+    return value
+
+
+def load_lock(path: str | Path) -> dict[str, LockedRelease]:
+    """Parse the lock; errors name the file and the field."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LockError(f"{path}: lock not found; run `nox -s lock`") from None
+    except ValueError as exc:
+        raise LockError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("lock-version") != LOCK_VERSION:
+        raise LockError(f"{path}: field 'lock-version' must be {LOCK_VERSION}")
+    releases = _field(str(path), data, "releases", dict)
+    out: dict[str, LockedRelease] = {}
+    for rid, rel in releases.items():
+        where = f"{path}: releases.{rid}"
+        files_raw = _field(where, rel, "files", dict)
+        files = {}
+        for fpath, f in files_raw.items():
+            fwhere = f"{where}.files.{fpath}"
+            compression = _field(fwhere, f, "compression", str)
+            if compression not in COMPRESSIONS.values():
+                raise LockError(f"{fwhere}: field 'compression' must be stored or deflate")
+            sha = _field(fwhere, f, "sha256", str)
+            if len(sha) != 64:
+                raise LockError(f"{fwhere}: field 'sha256' must be 64 hex digits")
+            files[fpath] = LockedFile(
+                sha256=sha,
+                size=_field(fwhere, f, "size", int),
+                data_offset=_field(fwhere, f, "data_offset", int),
+                compressed_size=_field(fwhere, f, "compressed_size", int),
+                compression=compression,
+            )
+        out[rid] = LockedRelease(
+            project=_field(where, rel, "project", str),
+            version=_field(where, rel, "version", str),
+            wheel=_field(where, rel, "wheel", str),
+            wheel_sha256=_field(where, rel, "wheel_sha256", str),
+            wheel_size=_field(where, rel, "wheel_size", int),
+            files=files,
+        )
+    return out
+
+
+def dump_lock(releases: dict[str, LockedRelease], path: str | Path) -> None:
+    """Write the lock atomically (sorted, stable, diff-friendly)."""
+    path = Path(path)
+    data = {
+        "lock-version": LOCK_VERSION,
+        "generated-by": "nox -s lock (pincite lock); do not edit by hand",
+        "releases": {rid: asdict(rel) for rid, rel in sorted(releases.items())},
+    }
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def check_fresh(pins: dict[str, Release], lock: dict[str, LockedRelease], lock_path: Path) -> None:
+    """Fail when the lock does not describe exactly what the pins file asks for."""
+    problems = []
+    for rid, rel in pins.items():
+        locked = lock.get(rid)
+        if locked is None:
+            problems.append(f"release {rid!r} is not locked")
+            continue
+        if (locked.project, locked.version, locked.wheel) != (rel.project, rel.version, rel.wheel):
+            problems.append(f"release {rid!r} is locked as {locked.wheel}, pinned as {rel.wheel}")
+        missing = sorted(set(rel.files) - set(locked.files))
+        if missing:
+            problems.append(f"release {rid!r}: files not locked: {', '.join(missing)}")
+    if problems:
+        raise LockError(f"{lock_path}: stale lock ({'; '.join(problems)}); run `nox -s lock`")
+
+
+def lock_wheel(release: Release, wheel_file, wheel_sha256: str) -> LockedRelease:
+    """Lock the cited files of one downloaded, verified wheel."""
+    with zipfile.ZipFile(wheel_file) as zf:
+        digests = record_digests(zf)
+        names = set(zf.namelist())
+        files = {}
+        for fpath in release.files:
+            check_member_name(fpath)
+            if fpath not in names:
+                near = difflib.get_close_matches(fpath, sorted(names), n=3, cutoff=0.6)
+                hint = f"; did you mean {', '.join(near)}?" if near else ""
+                raise LockError(f"release {release.id!r}: {fpath} is not in {release.wheel}{hint}")
+            data = zf.read(fpath)
+            sha = hashlib.sha256(data).hexdigest()
+            if fpath not in digests:
+                raise LockError(f"release {release.id!r}: {fpath} is not listed in the RECORD")
+            if digests[fpath][0] != sha:
+                raise IntegrityError(
+                    f"release {release.id!r}: {fpath} has sha256 {sha}, "
+                    f"RECORD says {digests[fpath][0]}"
+                )
+            loc = locate_member(wheel_file, zf.getinfo(fpath))
+            files[fpath] = LockedFile(
+                sha256=sha,
+                size=len(data),
+                data_offset=loc.data_offset,
+                compressed_size=loc.compressed_size,
+                compression=loc.compression,
+            )
+    wheel_file.seek(0, os.SEEK_END)
+    return LockedRelease(
+        project=release.project,
+        version=release.version,
+        wheel=release.wheel,
+        wheel_sha256=wheel_sha256,
+        wheel_size=wheel_file.tell(),
+        files=files,
+    )
+
+
+def build_lock(
+    pins: dict[str, Release], http: HttpClient, index_url: str, log=print
+) -> dict[str, LockedRelease]:
+    """Download every pinned wheel whole, verify it against the index, and lock its cited files."""
+    out = {}
+    for rid, rel in pins.items():
+        entry = find_wheel(http, index_url, rel.project, rel.wheel)
+        log(f"lock {rid}: downloading {rel.wheel}")
+        with http.download(entry.url, lambda: tempfile.TemporaryFile()) as fh:
+            digest = hashlib.sha256()
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+            if digest.hexdigest() != entry.sha256:
+                raise IntegrityError(
+                    f"{rel.wheel}: downloaded sha256 {digest.hexdigest()}, "
+                    f"index says {entry.sha256}"
+                )
+            fh.seek(0)
+            out[rid] = lock_wheel(rel, fh, entry.sha256)
+        log(f"lock {rid}: {len(out[rid].files)} file(s) verified against RECORD")
+    return out

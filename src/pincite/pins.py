@@ -1,0 +1,106 @@
+"""Read the hand-written pins file: which releases the site cites and where their code lives."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pincite.errors import PinsError
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
+_REQUIRED = ("id", "project", "version", "wheel", "repository", "tag")
+
+
+@dataclass(frozen=True)
+class Release:
+    """One exactly pinned wheel of one distribution, as a page cites it."""
+
+    id: str
+    project: str
+    version: str
+    wheel: str
+    repository: str
+    tag: str
+    path_map: dict[str, str] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+    title: str = ""
+
+    @property
+    def label(self) -> str:
+        """Human-readable ``dist version`` label."""
+        return self.title or f"{self.project} {self.version}"
+
+    def repo_path(self, wheel_path: str) -> str:
+        """Map a path inside the wheel to the path in the upstream repository at ``tag``."""
+        best = ""
+        for prefix in self.path_map:
+            if wheel_path.startswith(prefix) and len(prefix) > len(best):
+                best = prefix
+        if not best:
+            return wheel_path
+        return self.path_map[best] + wheel_path[len(best) :]
+
+    def permalink(self, wheel_path: str, start: int | None = None, end: int | None = None) -> str:
+        """Release-exact upstream URL of a file, optionally anchored to a line range."""
+        url = f"{self.repository.rstrip('/')}/blob/{self.tag}/{self.repo_path(wheel_path)}"
+        if start is not None:
+            url += f"#L{start}" + (f"-L{end}" if end is not None and end != start else "")
+        return url
+
+
+def load_pins(path: str | Path) -> dict[str, Release]:
+    """Parse ``path`` into releases keyed by id; errors name the file and the field."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PinsError(f"{path}: pins file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PinsError(f"{path}: not valid TOML: {exc}") from None
+    entries = data.get("release")
+    if not isinstance(entries, list) or not entries:
+        raise PinsError(f"{path}: expected one or more [[release]] tables")
+    releases: dict[str, Release] = {}
+    for n, entry in enumerate(entries, start=1):
+        where = f"{path}: [[release]] #{n}"
+        if not isinstance(entry, dict):
+            raise PinsError(f"{where}: expected a table")
+        for key in _REQUIRED:
+            value = entry.get(key)
+            if not isinstance(value, str) or not value.strip():
+                raise PinsError(f"{where}: field {key!r} is missing or not a non-empty string")
+        rid = entry["id"]
+        where = f"{path}: release {rid!r}"
+        if not _ID_RE.match(rid):
+            raise PinsError(f"{where}: field 'id' must be lower-case letters, digits, '.', '-'")
+        if rid in releases:
+            raise PinsError(f"{where}: duplicate id")
+        if not entry["wheel"].endswith(".whl"):
+            raise PinsError(f"{where}: field 'wheel' must name a .whl file")
+        path_map = entry.get("path-map", {})
+        if not isinstance(path_map, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in path_map.items()
+        ):
+            raise PinsError(f"{where}: field 'path-map' must map strings to strings")
+        files = entry.get("files", [])
+        if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
+            raise PinsError(f"{where}: field 'files' must be a list of paths inside the wheel")
+        if len(set(files)) != len(files):
+            raise PinsError(f"{where}: field 'files' lists a path twice")
+        unknown = set(entry) - {*_REQUIRED, "path-map", "files", "title"}
+        if unknown:
+            raise PinsError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        releases[rid] = Release(
+            id=rid,
+            project=entry["project"],
+            version=entry["version"],
+            wheel=entry["wheel"],
+            repository=entry["repository"],
+            tag=entry["tag"],
+            path_map=dict(path_map),
+            files=tuple(files),
+            title=str(entry.get("title", "")),
+        )
+    return releases

@@ -1,0 +1,222 @@
+"""A pure reader that cuts a cited slice out of Python source, in small, checkable steps.
+
+Nothing here touches Sphinx, the network or the file system: every function takes text and
+returns line numbers (1-based, inclusive, as upstream numbers them) or raises SliceError.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+import textwrap
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pincite.errors import SliceError
+
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_BLOCKS = (ast.If, ast.Try, ast.With, ast.AsyncWith) + (
+    (ast.TryStar,) if hasattr(ast, "TryStar") else ()
+)
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A contiguous run of upstream lines plus the upstream line numbers to emphasise."""
+
+    start: int
+    end: int
+    lines: tuple[str, ...]
+    emphasize: tuple[int, ...] = field(default=())
+
+    @property
+    def text(self) -> str:
+        """The slice's lines joined (no trailing newline)."""
+        return "\n".join(self.lines)
+
+
+def parse(source: str, filename: str = "<source>") -> ast.Module:
+    """Parse ``source``; a syntax error becomes a SliceError naming file and line."""
+    try:
+        return ast.parse(source, filename=filename)
+    except SyntaxError as exc:
+        raise SliceError(f"{filename}:{exc.lineno}: cannot parse as Python: {exc.msg}") from None
+
+
+def _span(node: ast.AST) -> tuple[int, int]:
+    decorators = getattr(node, "decorator_list", [])
+    start = min([node.lineno, *(d.lineno for d in decorators)])
+    return start, node.end_lineno or node.lineno
+
+
+def _scope_defs(body: Iterable[ast.stmt]) -> Iterable[ast.AST]:
+    """Definitions directly in a scope, looking through if/try/with blocks (not into defs)."""
+    for stmt in body:
+        if isinstance(stmt, _DEFS):
+            yield stmt
+        elif isinstance(stmt, _BLOCKS):
+            for attr in ("body", "orelse", "finalbody"):
+                yield from _scope_defs(getattr(stmt, attr, []))
+            for handler in getattr(stmt, "handlers", []):
+                yield from _scope_defs(handler.body)
+
+
+def symbol_table(tree: ast.Module) -> dict[str, list[tuple[int, int]]]:
+    """Every dotted name (``Class.method``, ``func.inner``) mapped to the spans defining it."""
+    table: dict[str, list[tuple[int, int]]] = {}
+
+    def visit(body: Iterable[ast.stmt], prefix: str) -> None:
+        for node in _scope_defs(body):
+            name = f"{prefix}{node.name}"  # type: ignore[attr-defined]
+            table.setdefault(name, []).append(_span(node))
+            visit(node.body, name + ".")  # type: ignore[attr-defined]
+
+    visit(tree.body, "")
+    return table
+
+
+def symbol_span(source: str, symbol: str, filename: str = "<source>") -> tuple[int, int]:
+    """Lines of ``symbol`` with its decorators; overloads and property accessors together."""
+    if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", symbol or ""):
+        raise SliceError(f"{symbol!r} is not a dotted Python name")
+    table = symbol_table(parse(source, filename))
+    spans = table.get(symbol)
+    if not spans:
+        near = difflib.get_close_matches(symbol, list(table), n=3, cutoff=0.6)
+        if not near:
+            last = symbol.rsplit(".", 1)[-1]
+            near = sorted(n for n in table if n.rsplit(".", 1)[-1] == last)[:3]
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        raise SliceError(f"symbol {symbol!r} not found in {filename}{hint}")
+    # All definitions of one name in one scope (overloads, getter/setter) form one citation.
+    return min(s for s, _ in spans), max(e for _, e in spans)
+
+
+def parse_line_range(spec: str, n_lines: int) -> tuple[int, int]:
+    """``"120-140"``, ``"120-"``, ``"-140"`` or ``"120"`` as absolute upstream lines."""
+    m = re.fullmatch(r"\s*(\d*)\s*(-?)\s*(\d*)\s*", spec or "")
+    if not m or not (m[1] or m[3]) or (not m[2] and not m[1]):
+        raise SliceError(f"invalid line range {spec!r}; use e.g. 120-140")
+    start = int(m[1]) if m[1] else 1
+    end = (int(m[3]) if m[3] else n_lines) if m[2] else start
+    if not 1 <= start <= end <= n_lines:
+        raise SliceError(f"line range {spec!r} is outside the file (1-{n_lines})")
+    return start, end
+
+
+def narrow(
+    lines: Sequence[str],
+    start: int,
+    end: int,
+    *,
+    start_after: str | None = None,
+    start_at: str | None = None,
+    end_before: str | None = None,
+    end_at: str | None = None,
+    what: str = "the slice",
+) -> tuple[int, int]:
+    """Narrow ``start..end`` with literalinclude-style substring patterns."""
+    if start_after is not None and start_at is not None:
+        raise SliceError("use only one of start-after and start-at")
+    if end_before is not None and end_at is not None:
+        raise SliceError("use only one of end-before and end-at")
+
+    def find(pattern: str, lo: int, hi: int, option: str) -> int:
+        if not pattern:
+            raise SliceError(f"{option}: empty pattern")
+        for n in range(lo, hi + 1):
+            if pattern in lines[n - 1]:
+                return n
+        raise SliceError(f"{option} pattern {pattern!r} not found in {what} (L{lo}-L{hi})")
+
+    if start_after is not None:
+        start = find(start_after, start, end, "start-after") + 1
+    elif start_at is not None:
+        start = find(start_at, start, end, "start-at")
+    if end_before is not None:
+        end = find(end_before, start, end, "end-before") - 1
+    elif end_at is not None:
+        end = find(end_at, start, end, "end-at")
+    if start > end:
+        raise SliceError(f"the patterns leave nothing of {what}")
+    return start, end
+
+
+def emphasized(
+    lines: Sequence[str], start: int, end: int, patterns: Iterable[str], what: str = "the slice"
+) -> list[int]:
+    """Upstream numbers of lines in ``start..end`` containing any pattern; each must match."""
+    hits: set[int] = set()
+    for pattern in patterns:
+        found = [n for n in range(start, end + 1) if pattern and pattern in lines[n - 1]]
+        if not found:
+            raise SliceError(f"emphasize pattern {pattern!r} not found in {what} (L{start}-L{end})")
+        hits.update(found)
+    return sorted(hits)
+
+
+def cite(
+    source: str,
+    *,
+    pyobject: str | None = None,
+    lines: str | None = None,
+    start_after: str | None = None,
+    start_at: str | None = None,
+    end_before: str | None = None,
+    end_at: str | None = None,
+    emphasize: Sequence[str] = (),
+    emphasize_lines: str | None = None,
+    dedent: bool = True,
+    filename: str = "<source>",
+) -> Slice:
+    """Cut one citation out of ``source``: symbol or line range, then patterns, then emphasis."""
+    all_lines = source.splitlines()
+    if not all_lines:
+        raise SliceError(f"{filename} is empty")
+    what = filename
+    if pyobject and lines:
+        raise SliceError("use either pyobject or lines, not both")
+    if pyobject:
+        start, end = symbol_span(source, pyobject, filename)
+        what = f"{pyobject} in {filename}"
+    elif lines:
+        start, end = parse_line_range(lines, len(all_lines))
+    else:
+        start, end = 1, len(all_lines)
+    start, end = narrow(
+        all_lines,
+        start,
+        end,
+        start_after=start_after,
+        start_at=start_at,
+        end_before=end_before,
+        end_at=end_at,
+        what=what,
+    )
+    marks = set(emphasized(all_lines, start, end, emphasize, what))
+    if emphasize_lines:
+        for part in emphasize_lines.split(","):
+            lo, hi = parse_line_range(part, len(all_lines))
+            if lo < start or hi > end:
+                raise SliceError(f"emphasize-lines {part.strip()!r} is outside L{start}-L{end}")
+            marks.update(range(lo, hi + 1))
+    body = all_lines[start - 1 : end]
+    if dedent:
+        body = textwrap.dedent("\n".join(body)).split("\n")
+    return Slice(start=start, end=end, lines=tuple(body), emphasize=tuple(sorted(marks)))
+
+
+def unified_diff(old: Slice, new: Slice, old_label: str, new_label: str) -> str:
+    """A unified diff of two slices whose hunk headers carry the real upstream line numbers."""
+    out = []
+    for line in difflib.unified_diff(
+        list(old.lines), list(new.lines), old_label, new_label, lineterm="", n=3
+    ):
+        m = re.match(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@(.*)$", line)
+        if m:
+            a = int(m[1]) + old.start - 1 if int(m[1]) else old.start - 1
+            b = int(m[3]) + new.start - 1 if int(m[3]) else new.start - 1
+            line = f"@@ -{a}{m[2] or ''} +{b}{m[4] or ''} @@{m[5]}"
+        out.append(line)
+    return "\n".join(out)

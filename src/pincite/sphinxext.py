@@ -1,0 +1,305 @@
+"""The Sphinx side: configuration, the shared source store, and the two directives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.errors import ConfigError
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+from pincite import __version__
+from pincite.cache import Cache, default_cache_dir
+from pincite.config import PinciteConfig, register
+from pincite.errors import PinciteError
+from pincite.http import HttpClient
+from pincite.lock import check_fresh, default_lock_path, load_lock
+from pincite.pins import load_pins
+from pincite.reader import Slice, cite, unified_diff
+from pincite.store import SourceStore
+
+logger = logging.getLogger(__name__)
+
+WARNING_TYPE = "pincite"
+
+
+def _lines(value: str | None) -> list[str]:
+    """One pattern per (non-empty) line of an option value."""
+    return [line.strip() for line in (value or "").splitlines() if line.strip()]
+
+
+def _warn(directive: SphinxDirective, exc: PinciteError) -> list[nodes.Node]:
+    logger.warning(
+        "%s", exc, location=directive.get_location(), type=WARNING_TYPE, subtype=exc.subtype
+    )
+    return []
+
+
+#: Stores by configuration key: one per build process, never pickled into the environment.
+_STORES: dict[tuple, tuple[SourceStore, list[str]]] = {}
+
+
+def _store_key(cfg: PinciteConfig) -> tuple:
+    stamps = []
+    for path in (cfg.pins, cfg.lock):
+        try:
+            stamps.append(Path(path).stat().st_mtime_ns)
+        except OSError:
+            stamps.append(None)
+    return (cfg.pins, cfg.lock, *stamps, cfg.cache_dir, cfg.offline, cfg.index_url, cfg.timeout)
+
+
+def get_store(config) -> tuple[SourceStore, list[str]]:  # type: ignore[no-untyped-def]
+    """The source store for this configuration and the files every citing page depends on."""
+    cfg = PinciteConfig.from_sphinx(config)
+    if not cfg.pins:
+        raise ConfigError("pincite: set `pincite_pins` in conf.py to use the pincite directives")
+    key = _store_key(cfg)
+    if key not in _STORES:
+        try:
+            pins = load_pins(cfg.pins)
+            lock = load_lock(cfg.lock)
+            check_fresh(pins, lock, Path(cfg.lock))
+        except PinciteError as exc:
+            raise ConfigError(f"pincite: {exc}") from None
+        cache = Cache(cfg.cache_dir or default_cache_dir())
+        store = SourceStore(
+            pins,
+            lock,
+            cache,
+            offline=cfg.offline,
+            index_url=cfg.index_url or None,
+            http=HttpClient(timeout=cfg.timeout),
+        )
+        _STORES[key] = (store, [cfg.pins, cfg.lock])
+    return _STORES[key]
+
+
+def _record(env, docname: str, release, path: str, sl: Slice, sha256: str) -> None:  # type: ignore[no-untyped-def]
+    """Remember what a page cites (for 'sources cited on this page' and the reference page)."""
+    cites = env.pincite_citations.setdefault(docname, [])
+    item = {
+        "release": release.id,
+        "label": release.label,
+        "path": path,
+        "start": sl.start,
+        "end": sl.end,
+        "sha256": sha256,
+        "url": release.permalink(path, sl.start, sl.end),
+    }
+    if item not in cites:
+        cites.append(item)
+
+
+class CitingDirective(SphinxDirective):
+    """Shared plumbing: cite one slice and build its header."""
+
+    def slice_of(self, release_id: str, path: str, **options: Any) -> tuple[Any, Slice, str]:
+        store, deps = get_store(self.config)
+        release = store.release(release_id)
+        entry = store.locked_file(release_id, path)
+        text = store.read_text(release_id, path)
+        sl = cite(text, filename=f"{release_id}:{path}", **options)
+        for dep in deps:
+            self.env.note_dependency(dep)
+        _record(self.env, self.env.docname, release, path, sl, entry.sha256)
+        return release, sl, entry.sha256
+
+    def header(self, release, path: str, sl: Slice, sha256: str) -> nodes.reference:
+        label = f"{release.label} · {path} · L{sl.start}–L{sl.end} · sha256 {sha256[:12]}"
+        ref = nodes.reference(
+            "",
+            label,
+            refuri=release.permalink(path, sl.start, sl.end),
+            reftitle=f"{release.repository} at {release.tag}",
+            classes=["pincite-permalink"],
+        )
+        return ref
+
+
+class PinnedSourceDirective(CitingDirective):
+    """``pincite-source <release> <path>``: highlighted slice with upstream line numbers."""
+
+    required_arguments = 2
+    optional_arguments = 0
+    has_content = False
+    option_spec: ClassVar[dict[str, Any]] = {
+        "pyobject": directives.unchanged_required,
+        "lines": directives.unchanged_required,
+        "start-after": directives.unchanged_required,
+        "start-at": directives.unchanged_required,
+        "end-before": directives.unchanged_required,
+        "end-at": directives.unchanged_required,
+        "emphasize": directives.unchanged_required,
+        "emphasize-lines": directives.unchanged_required,
+        "no-dedent": directives.flag,
+        "language": directives.unchanged_required,
+        "caption": directives.unchanged,
+        "class": directives.class_option,
+        "name": directives.unchanged,
+    }
+
+    def run(self) -> list[nodes.Node]:
+        release_id, path = self.arguments
+        opts = self.options
+        try:
+            release, sl, sha256 = self.slice_of(
+                release_id,
+                path,
+                pyobject=opts.get("pyobject"),
+                lines=opts.get("lines"),
+                start_after=opts.get("start-after"),
+                start_at=opts.get("start-at"),
+                end_before=opts.get("end-before"),
+                end_at=opts.get("end-at"),
+                emphasize=_lines(opts.get("emphasize")),
+                emphasize_lines=opts.get("emphasize-lines"),
+                dedent="no-dedent" not in opts,
+            )
+        except PinciteError as exc:
+            return _warn(self, exc)
+        literal = nodes.literal_block(sl.text, sl.text, classes=opts.get("class", []))
+        literal["language"] = opts.get("language", "python")
+        literal["linenos"] = True
+        literal["highlight_args"] = {
+            "linenostart": sl.start,
+            "hl_lines": [n - sl.start + 1 for n in sl.emphasize],
+        }
+        self.set_source_info(literal)
+        caption = nodes.caption("", "", self.header(release, path, sl, sha256))
+        if opts.get("caption"):
+            caption += nodes.Text(f" — {opts['caption']}")
+        self.set_source_info(caption)
+        wrapper = nodes.container(
+            "", literal_block=True, classes=["literal-block-wrapper", "pincite-source"]
+        )
+        wrapper += caption
+        wrapper += literal
+        self.add_name(wrapper)
+        return [wrapper]
+
+
+def _release_and_path(value: str, option: str) -> tuple[str, str]:
+    parts = (value or "").split()
+    if len(parts) != 2:
+        raise ValueError(f"{option} expects '<release> <path>', got {value!r}")
+    return parts[0], parts[1]
+
+
+class PinnedDiffDirective(CitingDirective):
+    """``pincite-diff``: one symbol in two releases as a unified diff, both headers shown."""
+
+    required_arguments = 0
+    has_content = False
+    option_spec: ClassVar[dict[str, Any]] = {
+        "old": directives.unchanged_required,
+        "new": directives.unchanged_required,
+        "pyobject": directives.unchanged_required,
+        "old-pyobject": directives.unchanged_required,
+        "new-pyobject": directives.unchanged_required,
+        "caption": directives.unchanged,
+        "name": directives.unchanged,
+    }
+
+    def run(self) -> list[nodes.Node]:
+        try:
+            old_id, old_path = _release_and_path(self.options.get("old", ""), ":old:")
+            new_id, new_path = _release_and_path(self.options.get("new", ""), ":new:")
+        except ValueError as exc:
+            logger.warning(
+                "%s", exc, location=self.get_location(), type=WARNING_TYPE, subtype="option"
+            )
+            return []
+        common = self.options.get("pyobject")
+        old_obj = self.options.get("old-pyobject", common)
+        new_obj = self.options.get("new-pyobject", common)
+        try:
+            old_rel, old_sl, old_sha = self.slice_of(old_id, old_path, pyobject=old_obj)
+            new_rel, new_sl, new_sha = self.slice_of(new_id, new_path, pyobject=new_obj)
+        except PinciteError as exc:
+            return _warn(self, exc)
+        old_label = f"{old_rel.label} {old_path} L{old_sl.start}-L{old_sl.end}"
+        new_label = f"{new_rel.label} {new_path} L{new_sl.start}-L{new_sl.end}"
+        text = unified_diff(old_sl, new_sl, old_label, new_label)
+        if not text:
+            text = f"# {old_obj or old_path}: no change between {old_rel.label} and {new_rel.label}"
+        literal = nodes.literal_block(text, text)
+        literal["language"] = "diff"
+        self.set_source_info(literal)
+        caption = nodes.caption(
+            "",
+            "",
+            nodes.Text("− "),
+            self.header(old_rel, old_path, old_sl, old_sha),
+            nodes.Text("  → + "),
+            self.header(new_rel, new_path, new_sl, new_sha),
+        )
+        if self.options.get("caption"):
+            caption += nodes.Text(f" — {self.options['caption']}")
+        self.set_source_info(caption)
+        wrapper = nodes.container(
+            "", literal_block=True, classes=["literal-block-wrapper", "pincite-diff"]
+        )
+        wrapper += caption
+        wrapper += literal
+        self.add_name(wrapper)
+        return [wrapper]
+
+
+def _resolve_paths(app, config) -> None:  # type: ignore[no-untyped-def]
+    """Make every pincite path absolute (relative ones are taken from the conf directory)."""
+    confdir = Path(app.confdir)
+    if config.pincite_pins:
+        config.pincite_pins = str((confdir / config.pincite_pins).resolve())
+        lock = config.pincite_lock
+        config.pincite_lock = str(
+            (confdir / lock).resolve() if lock else default_lock_path(config.pincite_pins)
+        )
+    for name in ("pincite_cache_dir", "pincite_materialize_dir"):
+        if getattr(config, name):
+            setattr(config, name, str((confdir / getattr(config, name)).resolve()))
+
+
+def _init_store(app) -> None:  # type: ignore[no-untyped-def]
+    """Check pins and lock before reading starts; materialise sources for autodoc2 if asked."""
+    if not hasattr(app.env, "pincite_citations"):
+        app.env.pincite_citations = {}
+    if not app.config.pincite_pins:
+        return
+    store, _ = get_store(app.config)
+    root = app.config.pincite_materialize_dir
+    if root:
+        try:
+            for rid, locked in sorted(store.lock.items()):
+                for fpath in sorted(locked.files):
+                    store.materialize(rid, fpath, Path(root))
+        except PinciteError as exc:
+            raise ConfigError(f"pincite: while materialising into {root}: {exc}") from None
+
+
+def _purge(app, env, docname: str) -> None:  # type: ignore[no-untyped-def]
+    getattr(env, "pincite_citations", {}).pop(docname, None)
+
+
+def _merge(app, env, docnames, other) -> None:  # type: ignore[no-untyped-def]
+    if not hasattr(env, "pincite_citations"):
+        env.pincite_citations = {}
+    for docname in docnames:
+        if docname in getattr(other, "pincite_citations", {}):
+            env.pincite_citations[docname] = other.pincite_citations[docname]
+
+
+def setup(app) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Register options, directives and events."""
+    register(app)
+    app.add_directive("pincite-source", PinnedSourceDirective)
+    app.add_directive("pincite-diff", PinnedDiffDirective)
+    # Priority 400: materialise sources before sphinx-autodoc2 (priority 500) analyses them.
+    app.connect("config-inited", _resolve_paths)
+    app.connect("builder-inited", _init_store, priority=400)
+    app.connect("env-purge-doc", _purge)
+    app.connect("env-merge-info", _merge)
+    return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}

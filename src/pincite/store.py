@@ -1,0 +1,170 @@
+"""Materialise cited files: from the verified cache, else by range request, else from the wheel."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import tempfile
+import zipfile
+from pathlib import Path
+
+from pincite.cache import Cache, sha256_hex
+from pincite.errors import FetchError, IntegrityError, LockError, OfflineError, PinsError
+from pincite.http import HttpClient, RangeNotSupported
+from pincite.index import IndexFile, default_index_url, project_files
+from pincite.lock import LockedFile, LockedRelease
+from pincite.pins import Release
+from pincite.wheel import inflate
+
+
+def check_wheel(files: dict[str, IndexFile], locked: LockedRelease, index_url: str) -> IndexFile:
+    """Pick the locked wheel from an index listing and check the published sha256."""
+    found = files.get(locked.wheel)
+    if found is None:
+        raise FetchError(f"{locked.project}: the index at {index_url} does not list {locked.wheel}")
+    if found.sha256 != locked.wheel_sha256:
+        raise IntegrityError(
+            f"{locked.wheel}: the index publishes sha256 {found.sha256 or '(none)'}, "
+            f"the lock says {locked.wheel_sha256}"
+        )
+    return found
+
+
+class SourceStore:
+    """Read cited files of pinned releases, verified against the lock, through a shared cache."""
+
+    def __init__(
+        self,
+        pins: dict[str, Release],
+        lock: dict[str, LockedRelease],
+        cache: Cache,
+        *,
+        offline: bool = False,
+        index_url: str | None = None,
+        http: HttpClient | None = None,
+    ) -> None:
+        self.pins = pins
+        self.lock = lock
+        self.cache = cache
+        self.offline = offline
+        self._index_url = index_url
+        self.http = http or HttpClient()
+        self._projects: dict[str, dict[str, IndexFile]] = {}
+
+    @property
+    def index_url(self) -> str:
+        """The package index, resolved lazily so a warm build never even reads pip's config."""
+        if self._index_url is None:
+            self._index_url = default_index_url()
+        return self._index_url
+
+    def release(self, release_id: str) -> Release:
+        """The pinned release called ``release_id``."""
+        try:
+            return self.pins[release_id]
+        except KeyError:
+            near = difflib.get_close_matches(release_id, list(self.pins), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            known = ", ".join(sorted(self.pins))
+            raise PinsError(f"unknown release {release_id!r}{hint} (known: {known})") from None
+
+    def locked_file(self, release_id: str, path: str) -> LockedFile:
+        """The lock's entry for one cited file."""
+        self.release(release_id)
+        locked = self.lock.get(release_id)
+        if locked is None:
+            raise LockError(f"release {release_id!r} is not in the lock; run `nox -s lock`")
+        try:
+            return locked.files[path]
+        except KeyError:
+            near = difflib.get_close_matches(path, list(locked.files), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise LockError(
+                f"{path} is not a locked file of release {release_id!r}{hint}; "
+                "add it to the release's `files` in the pins file and run `nox -s lock`"
+            ) from None
+
+    def read_bytes(self, release_id: str, path: str) -> bytes:
+        """The exact bytes of ``path`` in the pinned wheel, verified by sha256."""
+        entry = self.locked_file(release_id, path)
+        cached = self.cache.get(entry.sha256)
+        if cached is not None:
+            return cached
+        if self.offline:
+            raise OfflineError(
+                f"{release_id}: {path} (sha256 {entry.sha256[:12]}) is not in the cache at "
+                f"{self.cache.root} and the build is offline; build once online to fill it"
+            )
+        wheel = self._wheel(release_id)
+        try:
+            raw = self.http.get_range(wheel.url, entry.data_offset, entry.compressed_size)
+        except RangeNotSupported:
+            return self._from_whole_wheel(release_id, path)
+        data = inflate(raw, entry.compression, entry.size, f"{release_id}: {path}")
+        if sha256_hex(data) != entry.sha256:
+            raise IntegrityError(
+                f"{release_id}: {path} fetched from {wheel.url} has sha256 {sha256_hex(data)}, "
+                f"the lock says {entry.sha256}"
+            )
+        self.cache.put(entry.sha256, data)
+        return data
+
+    def read_text(self, release_id: str, path: str) -> str:
+        """The cited file decoded as UTF-8 (universal newlines)."""
+        data = self.read_bytes(release_id, path)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise LockError(f"{release_id}: {path} is not UTF-8 text ({exc})") from None
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+    def _wheel(self, release_id: str) -> IndexFile:
+        """The index's entry for the release's wheel; its sha256 must match the lock's."""
+        locked = self.lock[release_id]
+        if locked.project not in self._projects:  # one index request per project per build
+            self._projects[locked.project] = project_files(
+                self.http, self.index_url, locked.project
+            )
+        return check_wheel(self._projects[locked.project], locked, self.index_url)
+
+    def _from_whole_wheel(self, release_id: str, path: str) -> bytes:
+        """Fallback when ranges are not honoured: download, verify, cache every locked file."""
+        locked = self.lock[release_id]
+        wheel = self._wheel(release_id)
+        with self.http.download(wheel.url, lambda: tempfile.TemporaryFile()) as fh:
+            digest = hashlib.sha256()
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+            if digest.hexdigest() != locked.wheel_sha256:
+                raise IntegrityError(
+                    f"{locked.wheel}: downloaded sha256 {digest.hexdigest()}, "
+                    f"the lock says {locked.wheel_sha256}"
+                )
+            fh.seek(0)
+            with zipfile.ZipFile(fh) as zf:
+                for fpath, entry in locked.files.items():
+                    info = zf.getinfo(fpath)
+                    if info.file_size != entry.size:
+                        raise IntegrityError(
+                            f"{release_id}: {fpath} is {info.file_size} bytes in the wheel, "
+                            f"the lock says {entry.size}"
+                        )
+                    data = zf.read(fpath)
+                    if sha256_hex(data) != entry.sha256:
+                        raise IntegrityError(f"{release_id}: {fpath} does not match the lock")
+                    self.cache.put(entry.sha256, data)
+        data = self.cache.get(locked.files[path].sha256)
+        if data is None:  # pragma: no cover - just written and verified
+            raise IntegrityError(f"{release_id}: {path} vanished from the cache")
+        return data
+
+    def materialize(self, release_id: str, path: str, root: Path) -> Path:
+        """Write the verified file to ``root/<release_id>/<path>`` (for autodoc2); return it."""
+        data = self.read_bytes(release_id, path)
+        dest = root / release_id / path
+        if not dest.exists() or dest.read_bytes() != data:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(dest.name + ".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(dest)
+        return dest

@@ -1,0 +1,136 @@
+"""The directives inside real Sphinx builds (sphinx.testing fixtures and test roots)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from sphinx.errors import ConfigError
+
+from conftest import FakeIndex, Project
+
+EXPECTED = Path(__file__).parent / "roots" / "test-basic" / "expected-doctree.txt"
+
+
+@pytest.fixture
+def overrides(project: Project, index: FakeIndex, tmp_path: Path) -> dict[str, object]:
+    """Point a test root at the toy project, a fresh cache and the loopback index."""
+    return {
+        "pincite_pins": str(project.pins),
+        "pincite_lock": str(project.lock),
+        "pincite_cache_dir": str(tmp_path / "cache"),
+        "pincite_index_url": index.url,
+    }
+
+
+def warnings_of(app) -> str:
+    """The build's warnings, minus the node re-registration noise of a second app in one test."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", app.warning.getvalue())
+    return "\n".join(line for line in text.splitlines() if "while setting up extension" not in line)
+
+
+def build(make_app, overrides, testroot: str, tmp_path: Path, app_kwargs=None, **extra):
+    from sphinx.testing.util import SphinxTestApp  # noqa: F401  (documents the fixture type)
+
+    srcdir = tmp_path / testroot
+    import shutil
+
+    shutil.copytree(Path(__file__).parent / "roots" / f"test-{testroot}", srcdir)
+    app = make_app(
+        "html", srcdir=srcdir, confoverrides={**overrides, **extra}, **(app_kwargs or {})
+    )
+    app.build()
+    return app
+
+
+def test_citation_renders_header_permalink_and_upstream_line_numbers(
+    make_app, overrides, tmp_path: Path
+) -> None:
+    app = build(make_app, overrides, "basic", tmp_path)
+    assert warnings_of(app) == ""
+    html = (app.outdir / "index.html").read_text()
+    # Header: dist version · path · Lstart–Lend · sha256 prefix, linking the tagged upstream.
+    m = re.search(
+        r'href="https://example\.invalid/toy/keras/blob/v1\.0/toy_keras/engine/training\.py'
+        r'#L(\d+)-L(\d+)"[^>]*>toy-keras 1\.0 · toy_keras/src/engine/training\.py · '
+        r"L(\d+)–L(\d+) · sha256 ([0-9a-f]{12})</a>",
+        html,
+    )
+    assert m, html
+    assert m[1] == m[3] and m[2] == m[4]
+    # The first displayed line carries the real upstream number.
+    first = re.search(r'<span class="linenos">\s*(\d+)</span>', html)
+    assert first and first[1] == m[1]
+    # The emphasised line is highlighted.
+    assert re.search(r'<span class="hll">.*regularization_losses', html, re.S)
+    # The diff shows both headers and the changed line.
+    assert "toy-keras 2.0 · toy_keras/src/engine/training.py" in html
+    assert re.search(r"\+.*self\.losses.*\+.*\[\]", html)
+
+
+def test_doctree_regression(make_app, overrides, tmp_path: Path) -> None:
+    app = build(make_app, overrides, "basic", tmp_path)
+    doctree = app.env.get_doctree("index")
+    from docutils import nodes
+
+    first = next(iter(doctree.findall(nodes.container)))
+    text = first.pformat()
+    if os.environ.get("PINCITE_REGENERATE"):
+        EXPECTED.write_text(text)
+    assert text == EXPECTED.read_text()
+
+
+def test_rebuild_with_warm_cache_is_offline(
+    make_app, overrides, tmp_path: Path, index: FakeIndex
+) -> None:
+    build(make_app, overrides, "basic", tmp_path)
+    hits = len(index.file_hits)
+    assert hits == 2  # one range request per cited file
+    # A fresh build from a fresh source copy, offline, with the cache the first one filled.
+    app = build(make_app, overrides, "basic", tmp_path / "again", pincite_offline=True)
+    assert warnings_of(app) == ""
+    assert len(index.file_hits) == hits
+
+
+def test_bad_citations_warn_with_page_line_and_subtype(make_app, overrides, tmp_path: Path) -> None:
+    app = build(make_app, overrides, "errors", tmp_path)
+    warnings = warnings_of(app)
+    expected = [
+        (4, r"unknown release 'toy-9'; did you mean toy-\d", "pins"),
+        (7, "trainin.py is not a locked file of release 'toy-1'; did you mean", "lock"),
+        (9, "symbol 'Model.compute_los' not found .*did you mean Model.compute_loss", "slice"),
+        (12, "start-at pattern 'no such text' not found in Model.compute_loss", "slice"),
+        (16, r":old: expects '<release> <path>'", "option"),
+    ]
+    for line, message, subtype in expected:
+        assert re.search(
+            rf"index\.rst:{line}: WARNING: .*{message}.*\[pincite\.{subtype}\]", warnings
+        ), (line, warnings)
+    assert warnings.count("WARNING") == len(expected)
+
+
+def test_bad_citations_are_fatal_under_W(make_app, overrides, tmp_path: Path) -> None:
+    from sphinx.errors import SphinxError
+
+    with pytest.raises(SphinxError, match=r"unknown release .toy-9."):
+        build(make_app, overrides, "errors", tmp_path, app_kwargs={"exception_on_warning": True})
+
+
+def test_stale_lock_stops_the_build_naming_the_lock(
+    make_app, overrides, tmp_path: Path, project: Project
+) -> None:
+    project.pins.write_text(project.pins.read_text().replace('id = "toy-2"', 'id = "toy-3"'))
+    with pytest.raises(ConfigError, match=r"pins\.lock\.json: stale lock .*'toy-3' is not locked"):
+        build(make_app, overrides, "basic", tmp_path)
+
+
+def test_offline_cold_cache_names_the_missing_file(make_app, overrides, tmp_path: Path) -> None:
+    app = build(make_app, overrides, "basic", tmp_path, pincite_offline=True)
+    warnings = warnings_of(app)
+    assert re.search(
+        r"index\.rst:4: WARNING: toy-1: toy_keras/src/engine/training\.py .* is not in the cache "
+        r".* offline.*\[pincite\.offline\]",
+        warnings,
+    ), warnings
