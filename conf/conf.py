@@ -14,6 +14,7 @@ extensions = [
     "myst_nb",
     "sphinx_design",
     "sphinx_copybutton",
+    "sphinx-mathjax-offline",
     "autodoc2",
     "pincite",
 ]
