@@ -1,0 +1,532 @@
+"""Executable proofs of the site's claims about where layer losses go.
+
+Every proof builds a tiny deterministic model (integer inputs, exactly representable
+weights), trains it for one step with plain SGD, and compares what Keras reports and what the
+optimiser applied with numbers computed independently in NumPy. A proof never asserts by
+itself: it returns `Evidence`; the pages and the matrix runner compare `Evidence.holds` with
+where `catalog.toml` expects the claim to hold.
+
+The same code runs on four Keras lines. `Lab` hides the differences that are not the point
+(where `keras` comes from, and the names of the tensor ops).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+# Four samples, two features; Y is all ones. With W0 the predictions are [1, 2, 3, 2].
+X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]], dtype="float32")
+Y = np.ones((4, 1), dtype="float32")
+W0 = np.array([[1.0], [2.0]], dtype="float32")
+LR = 0.25  # a power of two keeps every update exact in float32
+PENALTY = 0.5  # the add_loss term is PENALTY * sum(w**2) = 2.5 at W0
+
+
+@dataclass
+class Evidence:
+    """What a proof measured: the numbers, and whether the claim's statement held."""
+
+    claim: str
+    holds: bool
+    numbers: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+
+    def table(self) -> str:
+        """The numbers as aligned ``name = value`` lines."""
+        width = max((len(k) for k in self.numbers), default=0)
+        lines = [f"{k:<{width}} = {_fmt(v)}" for k, v in self.numbers.items()]
+        if self.detail:
+            lines.append(self.detail)
+        return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, np.ndarray):
+        return np.array2string(value.ravel(), precision=6)
+    return str(value)
+
+
+def _last_line(exc: BaseException) -> str:
+    """The informative line of a (possibly multi-line, traced) error message."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(exc).__name__)[:240]
+
+
+def close(a: Any, b: Any) -> bool:
+    """Equal up to float32 rounding."""
+    return bool(np.allclose(np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64"),
+                            rtol=1e-5, atol=1e-6))
+
+
+# --------------------------------------------------------------------------------------------
+# The lab: one Keras line, loaded and wrapped.
+# --------------------------------------------------------------------------------------------
+
+
+class Lab:
+    """One Keras line (``tf.keras``, ``tf_keras`` or Keras 3 ``keras``) and its tensor ops."""
+
+    def __init__(self, flavor: str) -> None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        self.flavor = flavor
+        if flavor == "tf.keras":
+            import tensorflow as tf
+
+            self.tf: Any = tf
+            self.keras: Any = tf.keras
+        elif flavor == "tf_keras":
+            import tensorflow as tf
+
+            self.tf = tf
+            self.keras = importlib.import_module("tf_keras")
+        elif flavor == "keras":
+            self.keras = importlib.import_module("keras")
+            self.tf = None
+        else:
+            raise ValueError(f"unknown Keras flavor {flavor!r}")
+        self.keras3 = flavor == "keras"
+        if self.keras3:
+            k = self.keras.ops
+            self.ops = SimpleNamespace(
+                sum=k.sum, square=k.square, matmul=k.matmul, mean=k.mean, abs=k.abs
+            )
+        else:
+            tf = self.tf
+            self.ops = SimpleNamespace(
+                sum=tf.reduce_sum,
+                square=tf.square,
+                matmul=tf.matmul,
+                mean=tf.reduce_mean,
+                abs=tf.abs,
+            )
+
+    @property
+    def backend(self) -> str:
+        """The backend doing the maths."""
+        return self.keras.backend.backend()
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """Versions of the packages that matter here."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        out = {}
+        for dist in ("tensorflow", "tensorflow-cpu", "keras", "tf-keras",
+                     "tensorflow-probability", "jax", "numpy"):
+            try:
+                out[dist] = version(dist)
+            except PackageNotFoundError:
+                pass
+        return out
+
+    # -- building blocks ----------------------------------------------------------------
+
+    def linear_layer(self, penalty: float = 0.0, output_penalty: str = "") -> Any:
+        """``y = x @ w`` with ``w`` set to W0; optionally ``add_loss`` in ``call``.
+
+        ``penalty`` adds the scalar ``penalty * sum(w**2)``; ``output_penalty`` adds a term
+        computed from the outputs: ``"mean-abs"`` (a scalar) or ``"abs"`` (one per sample).
+        """
+        keras, ops = self.keras, self.ops
+
+        class Linear(keras.layers.Layer):
+            def build(self, input_shape):
+                self.w = self.add_weight(
+                    name="w", shape=(2, 1), initializer="zeros", trainable=True
+                )
+                self.w.assign(W0)
+                self.built = True
+
+            def call(self, inputs):
+                out = ops.matmul(inputs, self.w)
+                if penalty:
+                    self.add_loss(penalty * ops.sum(ops.square(self.w)))
+                if output_penalty == "mean-abs":
+                    self.add_loss(ops.mean(ops.abs(out)))
+                elif output_penalty == "abs":
+                    self.add_loss(ops.abs(out))
+                return out
+
+        return Linear()
+
+    def dense(self, **kwargs: Any) -> Any:
+        """A bias-free ``Dense(1)`` whose kernel starts at W0."""
+        return self.keras.layers.Dense(
+            1, use_bias=False, kernel_initializer=self.keras.initializers.Constant(W0), **kwargs
+        )
+
+    def model(self, layer: Any, outputs: int = 1) -> Any:
+        """A functional model ``Input(2) -> layer`` (optionally a second, identical output)."""
+        keras = self.keras
+        inp = keras.Input(shape=(2,))
+        out = layer(inp)
+        if outputs == 2:
+            out = [out, keras.layers.Activation("linear", name="second")(out)]
+        return keras.Model(inp, out)
+
+    def compile(self, model: Any, lr: float = LR, **kwargs: Any) -> Any:
+        """SGD with the given learning rate and mean squared error (unless given)."""
+        kwargs.setdefault("loss", "mse")
+        model.compile(optimizer=self.keras.optimizers.SGD(learning_rate=lr), **kwargs)
+        return model
+
+    def step(self, model: Any, x: Any = X, y: Any = Y, **kwargs: Any) -> float:
+        """One ``train_on_batch``; the loss it reports (computed before the update)."""
+        logs = model.train_on_batch(x, y, return_dict=True, **kwargs)
+        return float(logs["loss"]) if "loss" in logs else math.nan
+
+    def weights(self, model: Any) -> np.ndarray:
+        """The first weight of the model as a NumPy array."""
+        return np.asarray(model.get_weights()[0])
+
+    def losses(self, model: Any) -> list[float]:
+        """``model.losses`` as floats (each reduced, if not scalar, only for display)."""
+        return [float(np.sum(np.asarray(t))) for t in model.losses]
+
+
+# --------------------------------------------------------------------------------------------
+# Independent arithmetic (NumPy only).
+# --------------------------------------------------------------------------------------------
+
+
+def mse(w: np.ndarray, x: np.ndarray = X, y: np.ndarray = Y) -> float:
+    """Mean squared error of ``x @ w`` against ``y``."""
+    return float(np.mean((x @ w - y) ** 2))
+
+
+def mse_grad(w: np.ndarray, x: np.ndarray = X, y: np.ndarray = Y) -> np.ndarray:
+    """Gradient of :func:`mse` with respect to ``w``."""
+    return 2.0 / len(x) * x.T @ (x @ w - y)
+
+
+# --------------------------------------------------------------------------------------------
+# The proofs, one per claim id in catalog.toml.
+# --------------------------------------------------------------------------------------------
+
+PROOFS: dict[str, Callable[[Lab], Evidence]] = {}
+
+
+def proof(claim_id: str) -> Callable[[Callable[[Lab], Evidence]], Callable[[Lab], Evidence]]:
+    """Register a proof under its claim id."""
+
+    def register(func: Callable[[Lab], Evidence]) -> Callable[[Lab], Evidence]:
+        PROOFS[claim_id] = func
+        return func
+
+    return register
+
+
+@proof("add-loss-once-unweighted")
+def add_loss_once_unweighted(lab: Lab) -> Evidence:
+    """A scalar ``add_loss`` term: once per batch, weight 1, in the loss and the gradient."""
+    model = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)))
+    reported = lab.step(model)
+    compiled, term = mse(W0), PENALTY * float(np.sum(W0**2))
+    expected_w = W0 - LR * (mse_grad(W0) + 2 * PENALTY * W0)
+    got_w = lab.weights(model)
+    n = len(X)
+    return Evidence(
+        "add-loss-once-unweighted",
+        holds=close(reported, compiled + term) and close(got_w, expected_w),
+        numbers={
+            "mean compiled loss": compiled,
+            "add_loss term": term,
+            "reported loss": reported,
+            "compiled + term": compiled + term,
+            "compiled + term x batch size (not it)": compiled + n * term,
+            "compiled + term / batch size (not it)": compiled + term / n,
+            "w after one SGD step": got_w,
+            "W0 - lr * grad(compiled + term)": expected_w,
+        },
+    )
+
+
+@proof("nonscalar-add-loss-summed")
+def nonscalar_add_loss_summed(lab: Lab) -> Evidence:
+    """A per-sample ``add_loss`` tensor (shape ``(batch, 1)``): is it summed to a scalar?"""
+    model = lab.compile(lab.model(lab.linear_layer(output_penalty="abs")))
+    values = np.abs(X @ W0)
+    compiled = mse(W0)
+    try:
+        reported: float | str = lab.step(model)
+    except Exception as exc:  # the Keras line refuses it: record how
+        reported = f"{type(exc).__name__}: {_last_line(exc)}"
+    summed, averaged = compiled + float(values.sum()), compiled + float(values.mean())
+    return Evidence(
+        "nonscalar-add-loss-summed",
+        holds=isinstance(reported, float) and close(reported, summed),
+        numbers={
+            "add_loss values (per sample)": values,
+            "mean compiled loss": compiled,
+            "reported loss": reported,
+            "compiled + sum(values)": summed,
+            "compiled + mean(values)": averaged,
+        },
+        detail=(
+            "averaged over the batch instead"
+            if isinstance(reported, float) and close(reported, averaged)
+            else ""
+        ),
+    )
+
+
+@proof("weight-regularizer-once-per-batch")
+def weight_regularizer_once_per_batch(lab: Lab) -> Evidence:
+    """``kernel_regularizer=L2(l)``: one entry ``l * sum(w**2)`` in ``losses``, added once."""
+    model = lab.compile(
+        lab.model(lab.dense(kernel_regularizer=lab.keras.regularizers.L2(PENALTY)))
+    )
+    in_losses = lab.losses(model)
+    reported = lab.step(model)
+    term = PENALTY * float(np.sum(W0**2))
+    expected_w = W0 - LR * (mse_grad(W0) + 2 * PENALTY * W0)
+    got_w = lab.weights(model)
+    return Evidence(
+        "weight-regularizer-once-per-batch",
+        holds=close(in_losses, [term]) and close(reported, mse(W0) + term)
+        and close(got_w, expected_w),
+        numbers={
+            "model.losses before training": in_losses,
+            "l * sum(w**2)": term,
+            "reported loss": reported,
+            "mean compiled loss + term": mse(W0) + term,
+            "w after one SGD step": got_w,
+            "W0 - lr * grad(compiled + term)": expected_w,
+        },
+    )
+
+
+@proof("activity-regularizer-batch-mean")
+def activity_regularizer_batch_mean(lab: Lab) -> Evidence:
+    """``activity_regularizer=L1(1)``: is the penalty divided by the batch size?"""
+    model = lab.compile(lab.model(lab.dense(activity_regularizer=lab.keras.regularizers.L1(1.0))))
+    reported = lab.step(model)
+    total_abs = float(np.abs(X @ W0).sum())
+    per_batch_mean = mse(W0) + total_abs / len(X)
+    return Evidence(
+        "activity-regularizer-batch-mean",
+        holds=close(reported, per_batch_mean),
+        numbers={
+            "sum |outputs| over the batch": total_abs,
+            "reported loss": reported,
+            "compiled + sum|outputs| / batch size": per_batch_mean,
+            "compiled + sum|outputs|": mse(W0) + total_abs,
+        },
+    )
+
+
+@proof("loss-weights-skip-layer-losses")
+def loss_weights_skip_layer_losses(lab: Lab) -> Evidence:
+    """``loss_weights`` multiply the compiled per-output losses only, never ``losses``."""
+    weights = [2.0, 0.5]
+    model = lab.compile(
+        lab.model(lab.linear_layer(penalty=PENALTY), outputs=2),
+        loss=["mse", "mse"],
+        loss_weights=weights,
+    )
+    reported = lab.step(model, X, [Y, Y])
+    term = PENALTY * float(np.sum(W0**2))
+    expected = sum(weights) * mse(W0) + term
+    expected_w = W0 - LR * (sum(weights) * mse_grad(W0) + 2 * PENALTY * W0)
+    got_w = lab.weights(model)
+    return Evidence(
+        "loss-weights-skip-layer-losses",
+        holds=close(reported, expected) and close(got_w, expected_w),
+        numbers={
+            "loss_weights": weights,
+            "reported loss": reported,
+            "2 * mse + 0.5 * mse + term": expected,
+            "(2 + 0.5) * (mse + term) (not it)": sum(weights) * (mse(W0) + term),
+            "w after one SGD step": got_w,
+            "expected w": expected_w,
+        },
+    )
+
+
+@proof("sample-and-class-weights-skip-layer-losses")
+def sample_and_class_weights_skip_layer_losses(lab: Lab) -> Evidence:
+    """``sample_weight`` and ``class_weight`` reach the compiled loss only."""
+    term = PENALTY * float(np.sum(W0**2))
+    sw = np.array([1.0, 0.0, 1.0, 0.0], dtype="float32")
+    numbers: dict[str, Any] = {}
+    holds = True
+    for name, kwargs in (("sample_weight", {"sample_weight": sw}),
+                         ("class_weight", {"class_weight": {0: 1.0, 1: 3.0}})):
+        bare = lab.compile(lab.model(lab.linear_layer()))
+        with_term = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)))
+        compiled = lab.step(bare, **kwargs)
+        reported = lab.step(with_term, **kwargs)
+        numbers[f"{name}: compiled loss alone"] = compiled
+        numbers[f"{name}: reported loss with add_loss"] = reported
+        numbers[f"{name}: difference (the add_loss term is {term:g})"] = reported - compiled
+        holds = holds and close(reported - compiled, term)
+    return Evidence("sample-and-class-weights-skip-layer-losses", holds=holds, numbers=numbers)
+
+
+@proof("losses-reset-each-call")
+def losses_reset_each_call(lab: Lab) -> Evidence:
+    """``model.losses`` holds the terms of the latest forward pass only (no accumulation)."""
+    model = lab.model(lab.linear_layer(output_penalty="mean-abs"))
+    seen = []
+    for scale in (1.0, 2.0, 3.0):
+        model(X * scale)
+        seen.append(lab.losses(model))
+    expected = [[float(np.mean(np.abs(X * s @ W0)))] for s in (1.0, 2.0, 3.0)]
+    return Evidence(
+        "losses-reset-each-call",
+        holds=close(seen, expected),
+        numbers={
+            "model.losses after call(X), call(2X), call(3X)": seen,
+            "mean |x @ w| of each call": expected,
+        },
+    )
+
+
+@proof("history-loss-batch-weighted")
+def history_loss_batch_weighted(lab: Lab) -> Evidence:
+    """``History`` reports the batch-size-weighted mean of per-batch totals (terms included)."""
+    model = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)), lr=0.0)
+    history = model.fit(X, Y, batch_size=3, epochs=1, shuffle=False, verbose=0)
+    reported = float(history.history["loss"][0])
+    term = PENALTY * float(np.sum(W0**2))
+    b1, b2 = mse(W0, X[:3], Y[:3]) + term, mse(W0, X[3:], Y[3:]) + term
+    weighted, plain = (3 * b1 + 1 * b2) / 4, (b1 + b2) / 2
+    return Evidence(
+        "history-loss-batch-weighted",
+        holds=close(reported, weighted),
+        numbers={
+            "batch totals (3 samples, 1 sample)": [b1, b2],
+            "History loss": reported,
+            "(3 * b1 + 1 * b2) / 4": weighted,
+            "(b1 + b2) / 2 (not it)": plain,
+        },
+    )
+
+
+@proof("custom-compute-loss-reproduces")
+def custom_compute_loss_reproduces(lab: Lab) -> Evidence:
+    """Overriding ``compute_loss`` with compiled loss + ``sum(self.losses)`` changes nothing."""
+    keras, ops = lab.keras, lab.ops
+
+    class Explicit(keras.Model):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, **kwargs):
+            total = ops.mean(ops.square(y_pred - y))
+            for term in self.losses:
+                total = total + term
+            return total
+
+    inp = keras.Input(shape=(2,))
+    explicit = Explicit(inp, lab.linear_layer(penalty=PENALTY)(inp))
+    lab.compile(explicit)
+    builtin = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)))
+    lab.step(explicit)
+    lab.step(builtin)
+    a, b = lab.weights(explicit), lab.weights(builtin)
+    return Evidence(
+        "custom-compute-loss-reproduces",
+        holds=close(a, b) and not close(a, W0),
+        numbers={"w after a step, explicit compute_loss": a, "w after a step, built-in": b},
+    )
+
+
+@proof("tfp-kl-weight")
+def tfp_kl_weight(lab: Lab) -> Evidence:
+    """TFP ``DenseVariational``: ``losses`` = [kl_weight * KL]; added once, in the gradient."""
+    import tensorflow_probability as tfp
+
+    tfd, tf = tfp.distributions, lab.tf
+    kl_weight = 1.0 / len(X)
+
+    def posterior(kernel_size, bias_size=0, dtype=None):
+        # A point-mass posterior makes the forward pass deterministic: w = loc, exactly.
+        return lab.keras.Sequential([
+            tfp.layers.VariableLayer(kernel_size + bias_size, dtype=dtype,
+                                     initializer=lab.keras.initializers.Constant(W0.ravel())),
+            tfp.layers.DistributionLambda(
+                lambda t: tfd.Independent(tfd.Deterministic(loc=t), reinterpreted_batch_ndims=1)
+            ),
+        ])
+
+    def prior(kernel_size, bias_size=0, dtype=None):
+        return lab.keras.Sequential([
+            tfp.layers.DistributionLambda(
+                lambda t: tfd.Independent(
+                    tfd.Normal(loc=tf.zeros(kernel_size + bias_size), scale=1.0),
+                    reinterpreted_batch_ndims=1,
+                )
+            ),
+        ])
+
+    layer = tfp.layers.DenseVariational(
+        1, posterior, prior, kl_weight=kl_weight, kl_use_exact=False, use_bias=False
+    )
+    model = lab.compile(lab.model(layer))
+    model(X)
+    in_losses = lab.losses(model)
+    reported = lab.step(model)
+    # KL estimate at z = loc: log q(z) - log p(z) = 0 - log N(w; 0, 1) summed over weights.
+    kl = float(0.5 * np.sum(W0**2) + W0.size * 0.5 * math.log(2 * math.pi))
+    expected_w = W0 - LR * (mse_grad(W0) + kl_weight * W0)
+    got_w = np.asarray(model.get_weights()[0]).reshape(W0.shape)
+    return Evidence(
+        "tfp-kl-weight",
+        holds=close(in_losses, [kl_weight * kl]) and close(reported, mse(W0) + kl_weight * kl)
+        and close(got_w, expected_w),
+        numbers={
+            "KL estimate": kl,
+            "kl_weight (1 / number of examples)": kl_weight,
+            "model.losses": in_losses,
+            "reported loss": reported,
+            "mean compiled loss + kl_weight * KL": mse(W0) + kl_weight * kl,
+            "w after one SGD step": got_w,
+            "W0 - lr * grad(compiled + kl_weight * KL)": expected_w,
+        },
+    )
+
+
+@proof("mirrored-same-update")
+def mirrored_same_update(lab: Lab) -> Evidence:
+    """Two replicas: each scales compiled *and* layer losses by 1/2; the update is unchanged."""
+    tf = lab.tf if lab.tf is not None else importlib.import_module("tensorflow")
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    if len(devices) < 2:
+        return Evidence("mirrored-same-update", holds=False,
+                        detail=f"needs 2 logical CPUs, found {devices}")
+    strategy = tf.distribute.MirroredStrategy(devices[:2])
+    with strategy.scope():
+        model = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)))
+    reported = lab.step(model)
+    expected_w = W0 - LR * (mse_grad(W0) + 2 * PENALTY * W0)
+    got_w = lab.weights(model)
+    term = PENALTY * float(np.sum(W0**2))
+    return Evidence(
+        "mirrored-same-update",
+        holds=close(got_w, expected_w),
+        numbers={
+            "replicas": strategy.num_replicas_in_sync,
+            "reported loss": reported,
+            "single-device total": mse(W0) + term,
+            "w after one step": got_w,
+            "single-device update": expected_w,
+        },
+    )
+
+
+def use_two_cpus() -> None:
+    """Split the CPU into two logical devices; must run before TensorFlow starts."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+    )
