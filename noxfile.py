@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import tomllib
 from pathlib import Path
 
 import nox
@@ -16,6 +18,9 @@ PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 #: The one folder the HTML site is built into (open build/html/index.html).
 HTML_DIR = "build/html"
 SPHINX_ARGS = ["-c", "conf", "docs", HTML_DIR, "-n", "-W", "--keep-going"]
+#: The version matrix: environments declared in claims/catalog.toml.
+MATRIX_ENVS = tomllib.loads((ROOT / "claims" / "catalog.toml").read_text())["env"]
+MATRIX_DIR = ROOT / "build" / "matrix"
 
 
 def install_group(session: nox.Session, *groups: str, project: bool = True) -> None:
@@ -79,6 +84,34 @@ def bench_fetch(session: nox.Session) -> None:
     """Measure fetching every citation from an empty cache against `pip download` of the wheels."""
     install_group(session)
     session.run("python", "benchmarks/fetch.py", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("env", list(MATRIX_ENVS))
+def matrix(session: nox.Session, env: str) -> None:
+    """Run every claim in one exactly pinned environment (all of them: `nox -s matrix`)."""
+    install_group(session, MATRIX_ENVS[env]["group"], project=False)
+    out = MATRIX_DIR / f"{env}.json"
+    out.unlink(missing_ok=True)
+    session.run("python", "claims/run.py", "--env", env, "--out", str(out), *session.posargs)
+    session.notify("matrix-report")
+
+
+@nox.session(name="matrix-report", python=False)
+def matrix_report(session: nox.Session) -> None:
+    """Merge the matrix runs into claims/results.json (refuses runs that disagree)."""
+    envs = {}
+    for env in MATRIX_ENVS:
+        path = MATRIX_DIR / f"{env}.json"
+        if not path.exists():
+            session.error(f"no results for {env}: run `nox -s matrix`")
+        envs[env] = json.loads(path.read_text())
+        bad = [c for c, r in envs[env]["results"].items() if r["outcome"] != r["expected"]]
+        if bad:
+            session.error(f"{env}: outcomes disagree with the catalog: {', '.join(bad)}")
+    text = json.dumps({"envs": envs}, indent=2, sort_keys=True) + "\n"
+    (ROOT / "claims" / "results.json").write_text(text)
+    session.log(f"wrote claims/results.json ({len(envs)} environments)")
 
 
 @nox.session

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import sys
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+CLAIMS = ROOT / "claims"
+sys.path.insert(0, str(ROOT / "conf" / "_ext"))
+
+# The notebook kernels inherit this environment: they find the claims' modules, pick Keras 3's
+# backend, and TensorFlow's C++ start-up logging never reaches a page.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CLAIMS), os.environ.get("PYTHONPATH")]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 project = "Where do layer losses go?"
 author = "The layer-losses documentation team"
@@ -17,6 +29,7 @@ extensions = [
     "sphinx-mathjax-offline",
     "autodoc2",
     "pincite",
+    "claims_sphinx",
 ]
 
 # --- pincite: citations of pinned upstream releases --------------------------------------
@@ -27,8 +40,26 @@ pincite_materialize_dir = str(ROOT / "build" / "pinned-src")
 # --- MyST / MyST-NB ----------------------------------------------------------------------
 myst_enable_extensions = ["colon_fence", "deflist", "dollarmath", "amsmath", "fieldlist"]
 myst_heading_anchors = 3
+
+
+def _execution_fingerprint() -> str:
+    """Versions of the executing environment plus the proofs' sources: any change re-executes."""
+    parts = []
+    for dist in ("tensorflow", "tf-keras", "keras", "tensorflow-probability", "numpy"):
+        try:
+            parts.append(f"{dist}=={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{dist} absent")
+    for name in ("proofs.py", "page.py", "catalog.py", "catalog.toml"):
+        parts.append(hashlib.sha256((CLAIMS / name).read_bytes()).hexdigest())
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
 nb_execution_mode = "cache"
-nb_execution_cache_path = str(ROOT / "build" / "jupyter-cache")
+# One jupyter-cache per environment fingerprint, so changing a pin or a proof re-executes.
+nb_execution_cache_path = str(ROOT / "build" / "jupyter-cache" / _execution_fingerprint())
+nb_output_stderr = "remove"  # stderr is TensorFlow noise; the evidence is printed to stdout
+nb_ipywidgets_js = {}  # no widget scripts from the network
 nb_execution_raise_on_error = True
 nb_execution_timeout = 600
 
