@@ -30,6 +30,7 @@ extensions = [
     "autodoc2",
     "pincite",
     "claims_sphinx",
+    "callchain",
 ]
 
 # --- pincite: citations of pinned upstream releases --------------------------------------
