@@ -12,6 +12,7 @@ The same code runs on four Keras lines. `Lab` hides the differences that are not
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import os
@@ -64,8 +65,11 @@ def _last_line(exc: BaseException) -> str:
 
 def close(a: Any, b: Any) -> bool:
     """Equal up to float32 rounding."""
-    return bool(np.allclose(np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64"),
-                            rtol=1e-5, atol=1e-6))
+    return bool(
+        np.allclose(
+            np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64"), rtol=1e-5, atol=1e-6
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,12 +125,17 @@ class Lab:
         from importlib.metadata import PackageNotFoundError, version
 
         out = {}
-        for dist in ("tensorflow", "tensorflow-cpu", "keras", "tf-keras",
-                     "tensorflow-probability", "jax", "numpy"):
-            try:
+        for dist in (
+            "tensorflow",
+            "tensorflow-cpu",
+            "keras",
+            "tf-keras",
+            "tensorflow-probability",
+            "jax",
+            "numpy",
+        ):
+            with contextlib.suppress(PackageNotFoundError):
                 out[dist] = version(dist)
-            except PackageNotFoundError:
-                pass
         return out
 
     # -- building blocks ----------------------------------------------------------------
@@ -283,9 +292,7 @@ def nonscalar_add_loss_summed(lab: Lab) -> Evidence:
 @proof("weight-regularizer-once-per-batch")
 def weight_regularizer_once_per_batch(lab: Lab) -> Evidence:
     """``kernel_regularizer=L2(l)``: one entry ``l * sum(w**2)`` in ``losses``, added once."""
-    model = lab.compile(
-        lab.model(lab.dense(kernel_regularizer=lab.keras.regularizers.L2(PENALTY)))
-    )
+    model = lab.compile(lab.model(lab.dense(kernel_regularizer=lab.keras.regularizers.L2(PENALTY))))
     in_losses = lab.losses(model)
     reported = lab.step(model)
     term = PENALTY * float(np.sum(W0**2))
@@ -293,7 +300,8 @@ def weight_regularizer_once_per_batch(lab: Lab) -> Evidence:
     got_w = lab.weights(model)
     return Evidence(
         "weight-regularizer-once-per-batch",
-        holds=close(in_losses, [term]) and close(reported, mse(W0) + term)
+        holds=close(in_losses, [term])
+        and close(reported, mse(W0) + term)
         and close(got_w, expected_w),
         numbers={
             "model.losses before training": in_losses,
@@ -360,8 +368,10 @@ def sample_and_class_weights_skip_layer_losses(lab: Lab) -> Evidence:
     sw = np.array([1.0, 0.0, 1.0, 0.0], dtype="float32")
     numbers: dict[str, Any] = {}
     holds = True
-    for name, kwargs in (("sample_weight", {"sample_weight": sw}),
-                         ("class_weight", {"class_weight": {0: 1.0, 1: 3.0}})):
+    for name, kwargs in (
+        ("sample_weight", {"sample_weight": sw}),
+        ("class_weight", {"class_weight": {0: 1.0, 1: 3.0}}),
+    ):
         bare = lab.compile(lab.model(lab.linear_layer()))
         with_term = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)))
         compiled = lab.step(bare, **kwargs)
@@ -449,23 +459,30 @@ def tfp_kl_weight(lab: Lab) -> Evidence:
 
     def posterior(kernel_size, bias_size=0, dtype=None):
         # A point-mass posterior makes the forward pass deterministic: w = loc, exactly.
-        return lab.keras.Sequential([
-            tfp.layers.VariableLayer(kernel_size + bias_size, dtype=dtype,
-                                     initializer=lab.keras.initializers.Constant(W0.ravel())),
-            tfp.layers.DistributionLambda(
-                lambda t: tfd.Independent(tfd.Deterministic(loc=t), reinterpreted_batch_ndims=1)
-            ),
-        ])
+        return lab.keras.Sequential(
+            [
+                tfp.layers.VariableLayer(
+                    kernel_size + bias_size,
+                    dtype=dtype,
+                    initializer=lab.keras.initializers.Constant(W0.ravel()),
+                ),
+                tfp.layers.DistributionLambda(
+                    lambda t: tfd.Independent(tfd.Deterministic(loc=t), reinterpreted_batch_ndims=1)
+                ),
+            ]
+        )
 
     def prior(kernel_size, bias_size=0, dtype=None):
-        return lab.keras.Sequential([
-            tfp.layers.DistributionLambda(
-                lambda t: tfd.Independent(
-                    tfd.Normal(loc=tf.zeros(kernel_size + bias_size), scale=1.0),
-                    reinterpreted_batch_ndims=1,
-                )
-            ),
-        ])
+        return lab.keras.Sequential(
+            [
+                tfp.layers.DistributionLambda(
+                    lambda t: tfd.Independent(
+                        tfd.Normal(loc=tf.zeros(kernel_size + bias_size), scale=1.0),
+                        reinterpreted_batch_ndims=1,
+                    )
+                ),
+            ]
+        )
 
     layer = tfp.layers.DenseVariational(
         1, posterior, prior, kl_weight=kl_weight, kl_use_exact=False, use_bias=False
@@ -480,7 +497,8 @@ def tfp_kl_weight(lab: Lab) -> Evidence:
     got_w = np.asarray(model.get_weights()[0]).reshape(W0.shape)
     return Evidence(
         "tfp-kl-weight",
-        holds=close(in_losses, [kl_weight * kl]) and close(reported, mse(W0) + kl_weight * kl)
+        holds=close(in_losses, [kl_weight * kl])
+        and close(reported, mse(W0) + kl_weight * kl)
         and close(got_w, expected_w),
         numbers={
             "KL estimate": kl,
@@ -500,8 +518,9 @@ def mirrored_same_update(lab: Lab) -> Evidence:
     tf = lab.tf if lab.tf is not None else importlib.import_module("tensorflow")
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     if len(devices) < 2:
-        return Evidence("mirrored-same-update", holds=False,
-                        detail=f"needs 2 logical CPUs, found {devices}")
+        return Evidence(
+            "mirrored-same-update", holds=False, detail=f"needs 2 logical CPUs, found {devices}"
+        )
     strategy = tf.distribute.MirroredStrategy(devices[:2])
     with strategy.scope():
         model = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)))
@@ -527,6 +546,4 @@ def use_two_cpus() -> None:
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
-    )
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from catalog import load_catalog  # noqa: E402
+from catalog import load_catalog
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,9 @@ sys.path.insert(0, str(ROOT / "conf" / "_ext"))
 
 # The notebook kernels inherit this environment: they find the claims' modules, pick Keras 3's
 # backend, and TensorFlow's C++ start-up logging never reaches a page.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CLAIMS), os.environ.get("PYTHONPATH")]))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(CLAIMS), os.environ.get("PYTHONPATH")])
+)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -111,4 +113,6 @@ nitpicky = True
 # docutils types in the engine's signatures are therefore plain text, not links.
 nitpick_ignore_regex = [
     ("py:(class|obj)", r"(pathlib|collections\.abc|ast|io|zipfile|typing|docutils|sphinx)\..*"),
+    # Base classes of cited upstream objects that are themselves not cited.
+    ("py:(class|obj)", r"tensorflow_probability\.python\.internal\..*"),
 ]

@@ -65,9 +65,29 @@ def test_citation_renders_header_permalink_and_upstream_line_numbers(
     assert first and first[1] == m[1]
     # The emphasised line is highlighted.
     assert re.search(r'<span class="hll">.*regularization_losses', html, re.S)
+    # The page ends with the list of what it cites, one entry per file with each line range.
+    tail = html[html.index("Sources cited on this page") :]
+    items = re.findall(r"<li><p>(toy-keras \d\.\d) · ", tail)
+    assert items == ["toy-keras 1.0", "toy-keras 2.0"]
+    assert f"#L{m[1]}-L{m[2]}" in tail
     # The diff shows both headers and the changed line.
     assert "toy-keras 2.0 · toy_keras/src/engine/training.py" in html
     assert re.search(r"\+.*self\.losses.*\+.*\[\]", html)
+
+
+def test_releases_table_is_rendered_from_the_lock(
+    make_app, overrides, tmp_path: Path, project: Project
+) -> None:
+    import json
+
+    app = build(make_app, overrides, "basic", tmp_path)
+    html = (app.outdir / "releases.html").read_text()
+    lock = json.loads(project.lock.read_text())
+    for release in lock["releases"].values():
+        assert release["wheel_sha256"] in html
+        for entry in release["files"].values():
+            assert entry["sha256"] in html
+    assert 'href="https://example.invalid/toy/keras/tree/v2.0"' in html
 
 
 def test_doctree_regression(make_app, overrides, tmp_path: Path) -> None:

@@ -39,7 +39,8 @@ def render_svg(hops: list[tuple[str, bool]], title: str) -> str:
             x, y0, y1 = 1 + width / 2, y + BOX_H, y + BOX_H + GAP
             parts.append(
                 f'<path class="edge" d="M{x:.1f},{y0} L{x:.1f},{y1 - 1}"/>'
-                f'<path class="arrow" d="M{x - 4:.1f},{y1 - 6} L{x:.1f},{y1} L{x + 4:.1f},{y1 - 6}"/>'
+                f'<path class="arrow" d="M{x - 4:.1f},{y1 - 6} L{x:.1f},{y1} '
+                f'L{x + 4:.1f},{y1 - 6}"/>'
             )
     parts.append("</svg>")
     return "".join(parts)

@@ -44,6 +44,10 @@ class PinciteConfig:
         default=30.0,
         metadata={"help": "Seconds before one HTTP request is given up.", "rebuild": ""},
     )
+    sources_list: bool = field(
+        default=True,
+        metadata={"help": "Append a 'Sources cited on this page' list to every citing page."},
+    )
     materialize_dir: str = field(
         default="",
         metadata={

@@ -182,6 +182,57 @@ class PinnedSourceDirective(CitingDirective):
         return [wrapper]
 
 
+class ReleasesDirective(SphinxDirective):
+    """``pincite-releases``: every pinned release with its hashes, rendered from the lock."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        try:
+            store, deps = get_store(self.config)
+        except ConfigError as exc:
+            logger.warning("%s", exc, location=self.get_location(), type=WARNING_TYPE)
+            return []
+        for dep in deps:
+            self.env.note_dependency(dep)
+        out: list[nodes.Node] = []
+        for rid, release in store.pins.items():
+            locked = store.lock[rid]
+            section = nodes.container(classes=["pincite-release"])
+            title = nodes.paragraph("", "", classes=["pincite-release-title"])
+            title += nodes.strong("", release.label)
+            title += nodes.Text(" — id ")
+            title += nodes.literal("", rid)
+            section += title
+            fields = nodes.bullet_list()
+            for label, value in (
+                ("wheel", locked.wheel),
+                ("wheel sha256", locked.wheel_sha256),
+                ("wheel size", f"{locked.wheel_size:,} bytes"),
+            ):
+                item = nodes.paragraph("", f"{label}: ")
+                item += nodes.literal("", value)
+                fields += nodes.list_item("", item)
+            tag = nodes.paragraph("", "upstream: ")
+            tag += nodes.reference(
+                "",
+                f"{release.repository} at {release.tag}",
+                refuri=f"{release.repository.rstrip('/')}/tree/{release.tag}",
+            )
+            fields += nodes.list_item("", tag)
+            section += fields
+            files = nodes.bullet_list(classes=["pincite-release-files"])
+            for path, entry in sorted(locked.files.items()):
+                item = nodes.paragraph()
+                item += nodes.reference("", path, refuri=release.permalink(path))
+                item += nodes.Text(f" · {entry.size:,} bytes · sha256 ")
+                item += nodes.literal("", entry.sha256)
+                files += nodes.list_item("", item)
+            section += files
+            out.append(section)
+        return out
+
+
 def _release_and_path(value: str, option: str) -> tuple[str, str]:
     parts = (value or "").split()
     if len(parts) != 2:
@@ -280,6 +331,30 @@ def _init_store(app) -> None:  # type: ignore[no-untyped-def]
             raise ConfigError(f"pincite: while materialising into {root}: {exc}") from None
 
 
+def _append_sources(app, doctree) -> None:  # type: ignore[no-untyped-def]
+    """End every citing page with the list of the files it cites, with their line ranges."""
+    if not app.config.pincite_sources_list:
+        return
+    cites = getattr(app.env, "pincite_citations", {}).get(app.env.docname)
+    if not cites:
+        return
+    by_file: dict[tuple[str, str], list[dict]] = {}
+    for item in cites:
+        by_file.setdefault((item["label"], item["path"]), []).append(item)
+    listing = nodes.bullet_list(classes=["pincite-sources"])
+    for (label, path), items in by_file.items():
+        para = nodes.paragraph("", f"{label} · ")
+        para += nodes.literal("", path)
+        para += nodes.Text(f" · sha256 {items[0]['sha256'][:12]} · lines ")
+        for n, item in enumerate(sorted(items, key=lambda i: i["start"])):
+            if n:
+                para += nodes.Text(", ")
+            para += nodes.reference("", f"{item['start']}–{item['end']}", refuri=item["url"])
+        listing += nodes.list_item("", para)
+    doctree += nodes.rubric("", "Sources cited on this page", classes=["pincite-sources-title"])
+    doctree += listing
+
+
 def _purge(app, env, docname: str) -> None:  # type: ignore[no-untyped-def]
     getattr(env, "pincite_citations", {}).pop(docname, None)
 
@@ -297,6 +372,8 @@ def setup(app) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     register(app)
     app.add_directive("pincite-source", PinnedSourceDirective)
     app.add_directive("pincite-diff", PinnedDiffDirective)
+    app.add_directive("pincite-releases", ReleasesDirective)
+    app.connect("doctree-read", _append_sources)
     # Priority 400: materialise sources before sphinx-autodoc2 (priority 500) analyses them.
     app.connect("config-inited", _resolve_paths)
     app.connect("builder-inited", _init_store, priority=400)
