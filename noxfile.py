@@ -17,7 +17,9 @@ ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 #: The one folder the HTML site is built into (open build/html/index.html).
 HTML_DIR = "build/html"
-SPHINX_ARGS = ["-c", "conf", "docs", HTML_DIR, "-n", "-W", "--keep-going"]
+SPHINX_ARGS = ["-c", "conf", "-d", "build/doctrees", "docs", HTML_DIR, "-n", "-W", "--keep-going"]
+#: The offline copy a reader downloads, unpacks and opens (index.html at its top level).
+ARCHIVE = ROOT / "build" / "layer-losses-site.zip"
 #: The version matrix: environments declared in claims/catalog.toml.
 MATRIX_ENVS = tomllib.loads((ROOT / "claims" / "catalog.toml").read_text())["env"]
 MATRIX_DIR = ROOT / "build" / "matrix"
@@ -38,6 +40,28 @@ def docs(session: nox.Session) -> None:
     install_group(session, "docs")
     session.run("sphinx-build", "-b", "html", *SPHINX_ARGS, *session.posargs)
     session.log(f"site built: {ROOT / HTML_DIR / 'index.html'}")
+    report = write_archive(ROOT / HTML_DIR, ARCHIVE)
+    session.log(report)
+
+
+def write_archive(html: Path, archive: Path) -> str:
+    """Zip the site for offline reading; return a one-paragraph size report."""
+    import statistics
+    import zipfile
+
+    files = sorted(p for p in html.rglob("*") if p.is_file() and p.name != ".buildinfo")
+    pages = [p.stat().st_size for p in files if p.suffix == ".html"]
+    tmp = archive.with_suffix(".zip.part")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in files:
+            zf.write(path, Path("layer-losses-site") / path.relative_to(html))
+    tmp.replace(archive)
+    total = sum(p.stat().st_size for p in files)
+    return (
+        f"site: {len(files)} files, {total / 1e6:.1f} MB; {len(pages)} HTML pages, median "
+        f"{statistics.median(pages) / 1e3:.1f} KB, largest {max(pages) / 1e3:.1f} KB; "
+        f"offline archive {archive.relative_to(ROOT)}: {archive.stat().st_size / 1e6:.1f} MB"
+    )
 
 
 @nox.session(name="docs-live")
@@ -58,10 +82,24 @@ def docs_live(session: nox.Session) -> None:
 
 
 @nox.session
+def browser(session: nox.Session) -> None:
+    """Open every built page from file:// in headless Chromium, network blocked (run docs first)."""
+    install_group(session, "browser", project=False)
+    if not Path("/usr/bin/chromium").exists() and shutil.which("apt-get"):
+        # Debian's browser; never a browser downloaded by a test tool. Without it (or without
+        # the rights to install it) the browser tests skip, saying why.
+        install = ["apt-get", "install", "-y", "-q", "chromium"]
+        if session.run(*install, external=True, success_codes=[0, 100]) is False:
+            session.run("apt-get", "update", "-q", external=True, success_codes=[0, 100])
+            session.run(*install, external=True, success_codes=[0, 100])
+    session.run("pytest", "tests/browser", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """Run the engine's test suite (loopback only, never the internet)."""
     install_group(session, "test")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "--ignore=tests/browser", *session.posargs)
 
 
 @nox.session

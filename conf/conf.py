@@ -97,6 +97,13 @@ autodoc2_docstring_parser_regexes = [(r"pincite\..*", "myst")]
 # Upstream docstrings are Google style RST-ish text: show them verbatim, never parse them.
 autodoc2_docstrings = "direct"
 
+# --- 404 page --------------------------------------------------------------------------
+# docs/404.md is a plain page with relative links, so it works in the offline copy. On Read
+# the Docs it is served for any missing URL, at any depth, so there sphinx-notfound-page
+# rewrites its links to absolute ones.
+if os.environ.get("READTHEDOCS"):
+    extensions.append("notfound.extension")
+
 # --- HTML ----------------------------------------------------------------------------------
 html_theme = "furo"
 html_title = "Where do layer losses go?"
@@ -105,6 +112,8 @@ html_css_files = ["pincite.css"]
 html_last_updated_fmt = None
 html_copy_source = False
 html_show_sourcelink = False
+# Search summaries are fetched from each result page, which browsers refuse from file://.
+html_show_search_summary = False
 
 # autodoc2 also writes an api/index.rst; the reference page links the package page instead.
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "reference/api/index.rst"]

@@ -91,7 +91,7 @@ class ClaimsMatrixDirective(SphinxDirective):
         head += row
         body = nodes.tbody()
         group += body
-        symbol = {"holds": "✓ holds", "fails": "✗ does not hold", "error": "error"}
+        symbol = {"holds": "✓", "fails": "✗", "error": "error"}
         for claim in catalog.claims.values():
             row = nodes.row()
             row += nodes.entry("", nodes.paragraph("", "", _claim_ref(claim.id)))

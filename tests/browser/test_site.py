@@ -1,0 +1,174 @@
+"""The built site in headless Chromium from file://, with every request off the site blocked.
+
+Run after `nox -s docs` with `nox -s browser`. Screenshots at phone and desktop widths land in
+build/screenshots/ for a human to look at.
+"""
+
+from __future__ import annotations
+
+import statistics
+import zipfile
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = ROOT / "build" / "html"
+ARCHIVE = ROOT / "build" / "layer-losses-site.zip"
+SHOTS = ROOT / "build" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium", allow_module_level=True)
+if not (SITE / "index.html").exists():
+    pytest.skip(f"{SITE} has no site: run `nox -s docs` first", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def pages(site: Path) -> list[Path]:
+    """Every HTML page of the site (not the copied sources or static files)."""
+    return sorted(p for p in site.rglob("*.html") if "_static" not in p.parts)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """Open one page with the network blocked; record what it asked for and what went wrong."""
+
+    def __init__(self, browser, site: Path, width: int = 1280) -> None:
+        self.site = site.resolve()
+        self.context = browser.new_context(viewport={"width": width, "height": 900})
+        self.outside: list[str] = []
+        self.failed: list[str] = []
+        self.errors: list[str] = []
+        self.context.route("**/*", self._route)
+        self.page = self.context.new_page()
+        self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+
+    def _route(self, route) -> None:
+        url = urlparse(route.request.url)
+        inside = url.scheme == "file" and Path(unquote(url.path)).resolve().is_relative_to(
+            self.site
+        )
+        if inside or url.scheme in ("data", "blob", "about"):
+            route.continue_()
+        else:
+            self.outside.append(route.request.url)
+            route.abort()
+
+    def open(self, path: Path, query: str = "") -> None:
+        self.page.goto(path.resolve().as_uri() + query)
+        self.page.wait_for_load_state("load")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def test_every_page_loads_offline_with_no_request_leaving_the_site(browser) -> None:
+    report = []
+    for path in pages(SITE):
+        visit = Visit(browser, SITE)
+        visit.open(path)
+        visit.page.wait_for_timeout(50)
+        if visit.outside or visit.failed or visit.errors:
+            report.append((path.relative_to(SITE), visit.outside, visit.failed, visit.errors))
+        visit.close()
+    assert report == []
+    assert len(pages(SITE)) >= 10
+
+
+def test_math_renders_offline(browser) -> None:
+    visit = Visit(browser, SITE)
+    visit.open(SITE / "index.html")
+    visit.page.wait_for_selector("mjx-container", timeout=15000)
+    assert visit.page.locator("mjx-container").count() >= 2
+    assert visit.outside == [] and visit.failed == []
+    visit.close()
+
+
+def test_search_finds_a_known_term_offline(browser) -> None:
+    visit = Visit(browser, SITE)
+    visit.open(SITE / "search.html", "?q=regularization_losses")
+    visit.page.wait_for_selector("#search-results ul.search li", timeout=15000)
+    hits = visit.page.locator("#search-results ul.search li").all_inner_texts()
+    assert any("call chain" in h.lower() for h in hits), hits
+    assert visit.outside == [] and visit.errors == []
+    visit.close()
+
+
+def test_version_tabs_are_synchronised_and_remembered_across_pages(browser) -> None:
+    visit = Visit(browser, SITE)
+    visit.open(SITE / "index.html")
+    visit.page.locator("label.sd-tab-label", has_text="Keras 3").first.click()
+    visit.open(SITE / "call-chain.html")
+    # The first tab set on the next page opens on the remembered choice.
+    checked = visit.page.locator(".sd-tab-set > input:checked + label").first
+    assert checked.get_attribute("data-sync-id") == "keras-3"
+    assert checked.inner_text().strip() == "Keras 3"
+    # ... and every tab set of that page follows it.
+    ids = visit.page.locator(".sd-tab-set > input:checked + label").evaluate_all(
+        "els => els.map(e => e.dataset.syncId)"
+    )
+    assert set(ids) == {"keras-3"}
+    visit.close()
+
+
+def test_citation_headers_link_to_upstream_permalinks(browser) -> None:
+    visit = Visit(browser, SITE)
+    visit.open(SITE / "call-chain.html")
+    links = visit.page.locator(".pincite-source .code-block-caption a.pincite-permalink")
+    hrefs = links.evaluate_all("els => els.map(e => e.href)")
+    assert len(hrefs) >= 10
+    assert all("/blob/" in h and "#L" in h for h in hrefs), hrefs
+    assert visit.page.locator("button.copybtn").count() >= len(hrefs)
+    assert visit.page.get_by_text("Sources cited on this page").count() == 1
+    visit.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_readable_at_phone_and_desktop_width(browser, width: int) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for name in ("index", "call-chain", "matrix"):
+        visit = Visit(browser, SITE, width=width)
+        visit.open(SITE / f"{name}.html")
+        overflow = visit.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        visit.page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=False)
+        visit.close()
+        assert overflow <= 0, f"{name} overflows the page by {overflow} px at {width} px"
+
+
+def test_page_weight() -> None:
+    sizes = [p.stat().st_size for p in pages(SITE)]
+    assert statistics.median(sizes) <= 150_000
+
+
+def test_offline_archive_unpacks_and_opens(browser, tmp_path: Path) -> None:
+    with zipfile.ZipFile(ARCHIVE) as zf:
+        zf.extractall(tmp_path)
+    site = tmp_path / "layer-losses-site"
+    visit = Visit(browser, site)
+    visit.open(site / "index.html")
+    assert "Where do layer losses go?" in visit.page.title()
+    assert visit.outside == [] and visit.failed == [] and visit.errors == []
+    visit.close()
