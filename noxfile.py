@@ -117,6 +117,15 @@ def lock(session: nox.Session) -> None:
     session.run("pincite", "lock", "--pins", "snippets/pins.toml", *session.posargs)
 
 
+@nox.session
+def drift(session: nox.Session) -> None:
+    """Report, for every cited symbol, whether the newest upstream release changed it."""
+    install_group(session)
+    session.run(
+        "pincite", "drift", "--pins", "snippets/pins.toml", "--docs", "docs", *session.posargs
+    )
+
+
 @nox.session(name="bench-fetch")
 def bench_fetch(session: nox.Session) -> None:
     """Measure fetching every citation from an empty cache against `pip download` of the wheels."""

@@ -47,6 +47,22 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _drift(args: argparse.Namespace) -> int:
+    from pincite.drift import check_drift, find_citations, format_report
+
+    pins = load_pins(args.pins)
+    lock_path = Path(args.lock) if args.lock else default_lock_path(args.pins)
+    lock = load_lock(lock_path)
+    check_fresh(pins, lock, lock_path)
+    http = HttpClient(timeout=args.timeout)
+    cache = Cache(args.cache_dir or default_cache_dir())
+    store = SourceStore(pins, lock, cache, index_url=args.index_url or None, http=http)
+    citations = find_citations(Path(args.docs))
+    print(format_report(check_drift(store, citations, http), show_diffs=not args.no_diffs))
+    print(f"({http.stats.requests} requests, {http.stats.bytes_received:,} bytes)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="pincite", description=__doc__)
@@ -54,14 +70,18 @@ def main(argv: list[str] | None = None) -> int:
     for name, func, help_ in (
         ("lock", _lock, "download every pinned wheel, verify it, write the lock"),
         ("fetch", _fetch, "materialise every locked file into the cache"),
+        ("drift", _drift, "compare every cited symbol with the newest release (read-only)"),
     ):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--pins", default="snippets/pins.toml", help="the pins file")
         p.add_argument("--lock", default="", help="the lock (default: next to the pins file)")
         p.add_argument("--index-url", default="", help="default: the index pip uses")
         p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
-        if name == "fetch":
+        if name in ("fetch", "drift"):
             p.add_argument("--cache-dir", default="", help="default: ~/.cache/pincite")
+        if name == "drift":
+            p.add_argument("--docs", default="docs", help="the pages whose citations to check")
+            p.add_argument("--no-diffs", action="store_true", help="statuses only")
         p.set_defaults(func=func)
     args = parser.parse_args(argv)
     try:
