@@ -84,7 +84,7 @@ def docs_live(session: nox.Session) -> None:
 @nox.session
 def browser(session: nox.Session) -> None:
     """Open every built page from file:// in headless Chromium, network blocked (run docs first)."""
-    install_group(session, "browser", project=False)
+    install_group(session, "test", "browser")
     if not Path("/usr/bin/chromium").exists() and shutil.which("apt-get"):
         # Debian's browser; never a browser downloaded by a test tool. Without it (or without
         # the rights to install it) the browser tests skip, saying why.
