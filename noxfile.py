@@ -103,6 +103,21 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def fuzz(session: nox.Session) -> None:
+    """Property-based tests of the slicer and option parsers: 10,000 generated cases."""
+    install_group(session, "test")
+    session.run(
+        "pytest",
+        "tests/test_properties.py",
+        "-p",
+        "no:cacheprovider",
+        "--hypothesis-show-statistics",
+        *session.posargs,
+        env={"HYPOTHESIS_PROFILE": "fuzz"},
+    )
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """Check style and common bugs with ruff."""
     install_group(session, "lint", project=False)
