@@ -16,7 +16,13 @@ from pincite.errors import IntegrityError, LockError
 from pincite.http import HttpClient
 from pincite.index import find_wheel
 from pincite.pins import Release
-from pincite.wheel import COMPRESSIONS, check_member_name, locate_member, record_digests
+from pincite.wheel import (
+    COMPRESSIONS,
+    check_member_name,
+    locate_member,
+    read_member,
+    record_digests,
+)
 
 LOCK_VERSION = 1
 
@@ -139,7 +145,13 @@ def check_fresh(pins: dict[str, Release], lock: dict[str, LockedRelease], lock_p
 
 def lock_wheel(release: Release, wheel_file, wheel_sha256: str) -> LockedRelease:
     """Lock the cited files of one downloaded, verified wheel."""
-    with zipfile.ZipFile(wheel_file) as zf:
+    try:
+        zf = zipfile.ZipFile(wheel_file)
+    except zipfile.BadZipFile as exc:
+        raise IntegrityError(
+            f"release {release.id!r}: {release.wheel} is not a zip: {exc}"
+        ) from None
+    with zf:
         digests = record_digests(zf)
         names = set(zf.namelist())
         files = {}
@@ -149,7 +161,7 @@ def lock_wheel(release: Release, wheel_file, wheel_sha256: str) -> LockedRelease
                 near = difflib.get_close_matches(fpath, sorted(names), n=3, cutoff=0.6)
                 hint = f"; did you mean {', '.join(near)}?" if near else ""
                 raise LockError(f"release {release.id!r}: {fpath} is not in {release.wheel}{hint}")
-            data = zf.read(fpath)
+            data = read_member(zf, fpath, f"release {release.id!r} ({release.wheel})")
             sha = hashlib.sha256(data).hexdigest()
             if fpath not in digests:
                 raise LockError(f"release {release.id!r}: {fpath} is not listed in the RECORD")

@@ -14,7 +14,7 @@ from pincite.http import HttpClient, RangeNotSupported
 from pincite.index import IndexFile, default_index_url, project_files
 from pincite.lock import LockedFile, LockedRelease
 from pincite.pins import Release
-from pincite.wheel import inflate
+from pincite.wheel import inflate, read_member
 
 
 def check_wheel(files: dict[str, IndexFile], locked: LockedRelease, index_url: str) -> IndexFile:
@@ -149,7 +149,7 @@ class SourceStore:
                             f"{release_id}: {fpath} is {info.file_size} bytes in the wheel, "
                             f"the lock says {entry.size}"
                         )
-                    data = zf.read(fpath)
+                    data = read_member(zf, fpath, f"{release_id} ({locked.wheel})")
                     if sha256_hex(data) != entry.sha256:
                         raise IntegrityError(f"{release_id}: {fpath} does not match the lock")
                     self.cache.put(entry.sha256, data)

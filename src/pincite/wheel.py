@@ -70,6 +70,14 @@ def locate_member(wheel: io.BufferedIOBase, info: zipfile.ZipInfo) -> MemberLoca
     )
 
 
+def read_member(zf: zipfile.ZipFile, name: str, what: str) -> bytes:
+    """A member's bytes; a corrupt archive or a bad CRC becomes an IntegrityError."""
+    try:
+        return zf.read(name)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise IntegrityError(f"{what}: {name}: {exc}") from None
+
+
 def inflate(raw: bytes, compression: str, expected_size: int, what: str) -> bytes:
     """Decompress one member's bytes, never producing more than ``expected_size`` bytes."""
     if compression == "stored":
