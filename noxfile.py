@@ -141,6 +141,13 @@ def drift(session: nox.Session) -> None:
     )
 
 
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Time cold, no-op and one-page builds (kernels and connections counted) and the fetch."""
+    install_group(session, "docs")
+    session.run("python", "benchmarks/rebuild.py", *session.posargs)
+
+
 @nox.session(name="bench-fetch")
 def bench_fetch(session: nox.Session) -> None:
     """Measure fetching every citation from an empty cache against `pip download` of the wheels."""
