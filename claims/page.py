@@ -24,11 +24,15 @@ def start() -> None:
     if _LABS:
         return
     proofs.use_two_cpus()
+    import logging
+
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
     for env, flavor in DOCS_ENVS.items():
         _LABS[env] = proofs.Lab(flavor)
+    # TensorFlow's Python logger (retracing notices, strategy set-up) is noise on a page.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     for env, lab in _LABS.items():
         print(f"{env}: {lab.keras.__name__} {lab.keras.__version__} on {lab.backend}")
 

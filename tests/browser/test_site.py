@@ -96,6 +96,16 @@ def test_every_page_loads_offline_with_no_request_leaving_the_site(browser) -> N
     assert len(pages(SITE)) >= 10
 
 
+def test_executed_page_shows_evidence_and_no_tensorflow_noise(browser) -> None:
+    visit = Visit(browser, SITE)
+    visit.open(SITE / "proofs.html")
+    text = visit.page.locator("article").inner_text()
+    assert text.count("the claim holds") >= 15
+    for noise in ("WARNING:tensorflow", "INFO:tensorflow", "absl::", "oneDNN", "cuda"):
+        assert noise not in text, noise
+    visit.close()
+
+
 def test_math_renders_offline(browser) -> None:
     visit = Visit(browser, SITE)
     visit.open(SITE / "index.html")
