@@ -522,19 +522,40 @@ def mirrored_same_update(lab: Lab) -> Evidence:
             "mirrored-same-update", holds=False, detail=f"needs 2 logical CPUs, found {devices}"
         )
     strategy = tf.distribute.MirroredStrategy(devices[:2])
+    replicas = strategy.num_replicas_in_sync
     with strategy.scope():
         model = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)))
+
+    # What each replica's loss is, on its half of the batch, before any update.
+    def shard(ctx):
+        i = ctx.replica_id_in_sync_group
+        return tf.constant(X[2 * i : 2 * i + 2]), tf.constant(Y[2 * i : 2 * i + 2])
+
+    def replica_loss(x, y):
+        return model.compute_loss(x, y, model(x, training=True))
+
+    per_replica = strategy.run(
+        tf.function(replica_loss), args=strategy.experimental_distribute_values_from_function(shard)
+    )
+    got_parts = [float(v) for v in strategy.experimental_local_results(per_replica)]
+    term = PENALTY * float(np.sum(W0**2))
+    expected_parts = [
+        (mse(W0, X[2 * i : 2 * i + 2], Y[2 * i : 2 * i + 2]) + term) / replicas
+        for i in range(replicas)
+    ]
     reported = lab.step(model)
     expected_w = W0 - LR * (mse_grad(W0) + 2 * PENALTY * W0)
     got_w = lab.weights(model)
-    term = PENALTY * float(np.sum(W0**2))
     return Evidence(
         "mirrored-same-update",
-        holds=close(got_w, expected_w),
+        holds=close(got_parts, expected_parts) and close(got_w, expected_w),
         numbers={
-            "replicas": strategy.num_replicas_in_sync,
-            "reported loss": reported,
+            "replicas": replicas,
+            "loss on each replica (its 2 samples)": got_parts,
+            "(replica's mean compiled loss + term) / replicas": expected_parts,
+            "sum over replicas": sum(got_parts),
             "single-device total": mse(W0) + term,
+            "reported loss": reported,
             "w after one step": got_w,
             "single-device update": expected_w,
         },
