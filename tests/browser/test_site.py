@@ -163,6 +163,22 @@ def test_readable_at_phone_and_desktop_width(browser, width: int) -> None:
         overflow = visit.page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
+        # Wide content (code, display math, tables) must scroll inside its own box.
+        clipped = visit.page.evaluate(
+            """() => [...document.querySelectorAll('div.math, div.highlight pre, table')]
+                .filter(e => e.scrollWidth > e.clientWidth + 1)
+                .filter(e => {
+                    let n = e;
+                    while (n && n !== document.body) {
+                        const ox = getComputedStyle(n).overflowX;
+                        if (ox === 'auto' || ox === 'scroll') return false;
+                        n = n.parentElement;
+                    }
+                    return true;
+                })
+                .map(e => e.className || e.tagName)"""
+        )
+        assert clipped == [], f"{name} at {width} px cuts off {clipped}"
         visit.page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=False)
         visit.close()
         assert overflow <= 0, f"{name} overflows the page by {overflow} px at {width} px"
