@@ -29,6 +29,7 @@ Y = np.ones((4, 1), dtype="float32")
 W0 = np.array([[1.0], [2.0]], dtype="float32")
 LR = 0.25  # a power of two keeps every update exact in float32
 PENALTY = 0.5  # the add_loss term is PENALTY * sum(w**2) = 2.5 at W0
+TERM = PENALTY * float(np.sum(W0**2))
 
 
 @dataclass
@@ -240,7 +241,7 @@ def add_loss_once_unweighted(lab: Lab) -> Evidence:
     """A scalar ``add_loss`` term: once per batch, weight 1, in the loss and the gradient."""
     model = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)))
     reported = lab.step(model)
-    compiled, term = mse(W0), PENALTY * float(np.sum(W0**2))
+    compiled, term = mse(W0), TERM
     expected_w = W0 - LR * (mse_grad(W0) + 2 * PENALTY * W0)
     got_w = lab.weights(model)
     n = len(X)
@@ -295,7 +296,7 @@ def weight_regularizer_once_per_batch(lab: Lab) -> Evidence:
     model = lab.compile(lab.model(lab.dense(kernel_regularizer=lab.keras.regularizers.L2(PENALTY))))
     in_losses = lab.losses(model)
     reported = lab.step(model)
-    term = PENALTY * float(np.sum(W0**2))
+    term = TERM
     expected_w = W0 - LR * (mse_grad(W0) + 2 * PENALTY * W0)
     got_w = lab.weights(model)
     return Evidence(
@@ -343,7 +344,7 @@ def loss_weights_skip_layer_losses(lab: Lab) -> Evidence:
         loss_weights=weights,
     )
     reported = lab.step(model, X, [Y, Y])
-    term = PENALTY * float(np.sum(W0**2))
+    term = TERM
     expected = sum(weights) * mse(W0) + term
     expected_w = W0 - LR * (sum(weights) * mse_grad(W0) + 2 * PENALTY * W0)
     got_w = lab.weights(model)
@@ -364,7 +365,7 @@ def loss_weights_skip_layer_losses(lab: Lab) -> Evidence:
 @proof("sample-and-class-weights-skip-layer-losses")
 def sample_and_class_weights_skip_layer_losses(lab: Lab) -> Evidence:
     """``sample_weight`` and ``class_weight`` reach the compiled loss only."""
-    term = PENALTY * float(np.sum(W0**2))
+    term = TERM
     sw = np.array([1.0, 0.0, 1.0, 0.0], dtype="float32")
     numbers: dict[str, Any] = {}
     holds = True
@@ -408,7 +409,7 @@ def history_loss_batch_weighted(lab: Lab) -> Evidence:
     model = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)), lr=0.0)
     history = model.fit(X, Y, batch_size=3, epochs=1, shuffle=False, verbose=0)
     reported = float(history.history["loss"][0])
-    term = PENALTY * float(np.sum(W0**2))
+    term = TERM
     b1, b2 = mse(W0, X[:3], Y[:3]) + term, mse(W0, X[3:], Y[3:]) + term
     weighted, plain = (3 * b1 + 1 * b2) / 4, (b1 + b2) / 2
     return Evidence(
@@ -538,7 +539,7 @@ def mirrored_same_update(lab: Lab) -> Evidence:
         tf.function(replica_loss), args=strategy.experimental_distribute_values_from_function(shard)
     )
     got_parts = [float(v) for v in strategy.experimental_local_results(per_replica)]
-    term = PENALTY * float(np.sum(W0**2))
+    term = TERM
     expected_parts = [
         (mse(W0, X[2 * i : 2 * i + 2], Y[2 * i : 2 * i + 2]) + term) / replicas
         for i in range(replicas)

@@ -27,14 +27,20 @@ def _lock(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fetch(args: argparse.Namespace) -> int:
+def _open_store(args: argparse.Namespace) -> SourceStore:
+    """The store for the pins, lock, cache and index named on the command line."""
     pins = load_pins(args.pins)
     lock_path = Path(args.lock) if args.lock else default_lock_path(args.pins)
     lock = load_lock(lock_path)
     check_fresh(pins, lock, lock_path)
-    http = HttpClient(timeout=args.timeout)
     cache = Cache(args.cache_dir or default_cache_dir())
-    store = SourceStore(pins, lock, cache, index_url=args.index_url or None, http=http)
+    http = HttpClient(timeout=args.timeout)
+    return SourceStore(pins, lock, cache, index_url=args.index_url or None, http=http)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    lock, http = store.lock, store.http
     began = time.perf_counter()
     for rid, rel in sorted(lock.items()):
         for path in sorted(rel.files):
@@ -50,13 +56,8 @@ def _fetch(args: argparse.Namespace) -> int:
 def _drift(args: argparse.Namespace) -> int:
     from pincite.drift import check_drift, find_citations, format_report
 
-    pins = load_pins(args.pins)
-    lock_path = Path(args.lock) if args.lock else default_lock_path(args.pins)
-    lock = load_lock(lock_path)
-    check_fresh(pins, lock, lock_path)
-    http = HttpClient(timeout=args.timeout)
-    cache = Cache(args.cache_dir or default_cache_dir())
-    store = SourceStore(pins, lock, cache, index_url=args.index_url or None, http=http)
+    store = _open_store(args)
+    http = store.http
     citations = find_citations(Path(args.docs))
     print(format_report(check_drift(store, citations, http), show_diffs=not args.no_diffs))
     print(f"({http.stats.requests} requests, {http.stats.bytes_received:,} bytes)")
