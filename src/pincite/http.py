@@ -32,7 +32,6 @@ class HttpStats:
     bytes_received: int = 0
     #: Body bytes by purpose: "index" (project listings), "range" (members), "whole" (wheels).
     bytes_by_kind: dict[str, int] = field(default_factory=dict)
-    urls: list[str] = field(default_factory=list)
 
     def count(self, kind: str, n: int) -> None:
         """Record ``n`` body bytes received for ``kind``."""
@@ -81,7 +80,6 @@ class HttpClient:
 
     def _open(self, url: str, headers: dict[str, str]):
         self.stats.requests += 1
-        self.stats.urls.append(url)
         req = urllib.request.Request(url, headers={**self._headers, **headers})
         return urllib.request.urlopen(req, timeout=self.timeout)
 

@@ -72,18 +72,12 @@ def project_files(http: HttpClient, index_url: str, project: str) -> dict[str, I
     return files
 
 
-def find_wheel(
-    http: HttpClient, index_url: str, project: str, filename: str, sha256: str | None = None
-) -> IndexFile:
-    """The index's entry for ``filename``; its published sha256 must match ``sha256`` if given."""
+def find_wheel(http: HttpClient, index_url: str, project: str, filename: str) -> IndexFile:
+    """The index's entry for ``filename``, which must publish a sha256."""
     files = project_files(http, index_url, project)
     if filename not in files:
         raise FetchError(f"{project}: the index at {index_url} does not list {filename}")
     found = files[filename]
     if not found.sha256:
         raise IntegrityError(f"{filename}: the index publishes no sha256 for this file")
-    if sha256 is not None and found.sha256 != sha256:
-        raise IntegrityError(
-            f"{filename}: the index publishes sha256 {found.sha256}, the lock says {sha256}"
-        )
     return found
