@@ -219,6 +219,10 @@ def mse_grad(w: np.ndarray, x: np.ndarray = X, y: np.ndarray = Y) -> np.ndarray:
     return 2.0 / len(x) * x.T @ (x @ w - y)
 
 
+#: One SGD step on mean squared error + the add_loss term, from W0 (the single-device update).
+W_AFTER = W0 - LR * (mse_grad(W0) + 2 * PENALTY * W0)
+
+
 # --------------------------------------------------------------------------------------------
 # The proofs, one per claim id in catalog.toml.
 # --------------------------------------------------------------------------------------------
@@ -241,20 +245,20 @@ def add_loss_once_unweighted(lab: Lab) -> Evidence:
     """A scalar ``add_loss`` term: once per batch, weight 1, in the loss and the gradient."""
     model = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)))
     reported = lab.step(model)
-    compiled, term = mse(W0), TERM
-    expected_w = W0 - LR * (mse_grad(W0) + 2 * PENALTY * W0)
+    compiled = mse(W0)
+    expected_w = W_AFTER
     got_w = lab.weights(model)
     n = len(X)
     return Evidence(
         "add-loss-once-unweighted",
-        holds=close(reported, compiled + term) and close(got_w, expected_w),
+        holds=close(reported, compiled + TERM) and close(got_w, expected_w),
         numbers={
             "mean compiled loss": compiled,
-            "add_loss term": term,
+            "add_loss term": TERM,
             "reported loss": reported,
-            "compiled + term": compiled + term,
-            "compiled + term x batch size (not it)": compiled + n * term,
-            "compiled + term / batch size (not it)": compiled + term / n,
+            "compiled + term": compiled + TERM,
+            "compiled + term x batch size (not it)": compiled + n * TERM,
+            "compiled + term / batch size (not it)": compiled + TERM / n,
             "w after one SGD step": got_w,
             "W0 - lr * grad(compiled + term)": expected_w,
         },
@@ -296,19 +300,18 @@ def weight_regularizer_once_per_batch(lab: Lab) -> Evidence:
     model = lab.compile(lab.model(lab.dense(kernel_regularizer=lab.keras.regularizers.L2(PENALTY))))
     in_losses = lab.losses(model)
     reported = lab.step(model)
-    term = TERM
-    expected_w = W0 - LR * (mse_grad(W0) + 2 * PENALTY * W0)
+    expected_w = W_AFTER
     got_w = lab.weights(model)
     return Evidence(
         "weight-regularizer-once-per-batch",
-        holds=close(in_losses, [term])
-        and close(reported, mse(W0) + term)
+        holds=close(in_losses, [TERM])
+        and close(reported, mse(W0) + TERM)
         and close(got_w, expected_w),
         numbers={
             "model.losses before training": in_losses,
-            "l * sum(w**2)": term,
+            "l * sum(w**2)": TERM,
             "reported loss": reported,
-            "mean compiled loss + term": mse(W0) + term,
+            "mean compiled loss + term": mse(W0) + TERM,
             "w after one SGD step": got_w,
             "W0 - lr * grad(compiled + term)": expected_w,
         },
@@ -344,8 +347,7 @@ def loss_weights_skip_layer_losses(lab: Lab) -> Evidence:
         loss_weights=weights,
     )
     reported = lab.step(model, X, [Y, Y])
-    term = TERM
-    expected = sum(weights) * mse(W0) + term
+    expected = sum(weights) * mse(W0) + TERM
     expected_w = W0 - LR * (sum(weights) * mse_grad(W0) + 2 * PENALTY * W0)
     got_w = lab.weights(model)
     return Evidence(
@@ -355,7 +357,7 @@ def loss_weights_skip_layer_losses(lab: Lab) -> Evidence:
             "loss_weights": weights,
             "reported loss": reported,
             "2 * mse + 0.5 * mse + term": expected,
-            "(2 + 0.5) * (mse + term) (not it)": sum(weights) * (mse(W0) + term),
+            "(2 + 0.5) * (mse + term) (not it)": sum(weights) * (mse(W0) + TERM),
             "w after one SGD step": got_w,
             "expected w": expected_w,
         },
@@ -365,7 +367,6 @@ def loss_weights_skip_layer_losses(lab: Lab) -> Evidence:
 @proof("sample-and-class-weights-skip-layer-losses")
 def sample_and_class_weights_skip_layer_losses(lab: Lab) -> Evidence:
     """``sample_weight`` and ``class_weight`` reach the compiled loss only."""
-    term = TERM
     sw = np.array([1.0, 0.0, 1.0, 0.0], dtype="float32")
     numbers: dict[str, Any] = {}
     holds = True
@@ -379,8 +380,8 @@ def sample_and_class_weights_skip_layer_losses(lab: Lab) -> Evidence:
         reported = lab.step(with_term, **kwargs)
         numbers[f"{name}: compiled loss alone"] = compiled
         numbers[f"{name}: reported loss with add_loss"] = reported
-        numbers[f"{name}: difference (the add_loss term is {term:g})"] = reported - compiled
-        holds = holds and close(reported - compiled, term)
+        numbers[f"{name}: difference (the add_loss term is {TERM:g})"] = reported - compiled
+        holds = holds and close(reported - compiled, TERM)
     return Evidence("sample-and-class-weights-skip-layer-losses", holds=holds, numbers=numbers)
 
 
@@ -409,8 +410,7 @@ def history_loss_batch_weighted(lab: Lab) -> Evidence:
     model = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)), lr=0.0)
     history = model.fit(X, Y, batch_size=3, epochs=1, shuffle=False, verbose=0)
     reported = float(history.history["loss"][0])
-    term = TERM
-    b1, b2 = mse(W0, X[:3], Y[:3]) + term, mse(W0, X[3:], Y[3:]) + term
+    b1, b2 = mse(W0, X[:3], Y[:3]) + TERM, mse(W0, X[3:], Y[3:]) + TERM
     weighted, plain = (3 * b1 + 1 * b2) / 4, (b1 + b2) / 2
     return Evidence(
         "history-loss-batch-weighted",
@@ -539,13 +539,12 @@ def mirrored_same_update(lab: Lab) -> Evidence:
         tf.function(replica_loss), args=strategy.experimental_distribute_values_from_function(shard)
     )
     got_parts = [float(v) for v in strategy.experimental_local_results(per_replica)]
-    term = TERM
     expected_parts = [
-        (mse(W0, X[2 * i : 2 * i + 2], Y[2 * i : 2 * i + 2]) + term) / replicas
+        (mse(W0, X[2 * i : 2 * i + 2], Y[2 * i : 2 * i + 2]) + TERM) / replicas
         for i in range(replicas)
     ]
     reported = lab.step(model)
-    expected_w = W0 - LR * (mse_grad(W0) + 2 * PENALTY * W0)
+    expected_w = W_AFTER
     got_w = lab.weights(model)
     return Evidence(
         "mirrored-same-update",
@@ -555,7 +554,7 @@ def mirrored_same_update(lab: Lab) -> Evidence:
             "loss on each replica (its 2 samples)": got_parts,
             "(replica's mean compiled loss + term) / replicas": expected_parts,
             "sum over replicas": sum(got_parts),
-            "single-device total": mse(W0) + term,
+            "single-device total": mse(W0) + TERM,
             "reported loss": reported,
             "w after one step": got_w,
             "single-device update": expected_w,
