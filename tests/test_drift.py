@@ -81,3 +81,12 @@ def test_drift_reports_unchanged_changed_and_gone(
     assert "4 citations: 1 unchanged, 1 changed, 2 gone, 0 error" in report
     # Read-only, and only ranges of the newest wheel were read: never the whole file.
     assert all(hit.startswith("bytes=") for hit in index.file_hits)
+
+
+def test_size_of_a_remote_file_comes_from_a_one_byte_range(
+    project: Project, index: FakeIndex
+) -> None:
+    http = HttpClient(timeout=5, retries=1)
+    fn, wheel = next(iter(project.wheels.items()))
+    assert http.size(index.server.url_for(f"/files/{fn}")) == len(wheel)
+    assert index.file_hits[-1] == "bytes=0-0"

@@ -134,7 +134,7 @@ def check_drift(store: SourceStore, citations: list[Citation], http: HttpClient)
                     opened[cit.release] = ("?", None, "no comparable wheel on the index")
                 else:
                     version = wheel.filename.split("-")[1]
-                    size = wheel.size or _content_length(http, wheel.url)
+                    size = wheel.size or http.size(wheel.url)
                     zf = zipfile.ZipFile(RangeFile(http, wheel.url, size))
                     opened[cit.release] = (version, zf, "")
             except (PinciteError, zipfile.BadZipFile, OSError) as exc:
@@ -165,18 +165,6 @@ def check_drift(store: SourceStore, citations: list[Citation], http: HttpClient)
         except (PinciteError, zipfile.BadZipFile, OSError, UnicodeDecodeError) as exc:
             out.append(Drift(cit, newest, "error", detail=str(exc)))
     return out
-
-
-def _content_length(http: HttpClient, url: str) -> int:
-    """Size of a remote file, from the Content-Range of a one-byte range request."""
-    import urllib.request
-
-    req = urllib.request.Request(url, headers={"Range": "bytes=0-0"})
-    with urllib.request.urlopen(req, timeout=http.timeout) as resp:
-        total = resp.headers.get("Content-Range", "").rpartition("/")[2]
-    if not total.isdigit():
-        raise PinciteError(f"{url}: the index gives no size and the server no Content-Range")
-    return int(total)
 
 
 def format_report(drifts: list[Drift], show_diffs: bool = True) -> str:

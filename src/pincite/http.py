@@ -135,6 +135,18 @@ class HttpClient:
 
         return self._attempt(url, run)  # type: ignore[return-value]
 
+    def size(self, url: str) -> int:
+        """Total size of a remote file, from the Content-Range of a one-byte range request."""
+
+        def run() -> int:
+            with self._open(url, {"Range": "bytes=0-0"}) as resp:
+                match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+            if resp.status != 206 or not match or not match[3].isdigit():
+                raise FetchError(f"GET {url}: the server does not report the file's size")
+            return int(match[3])
+
+        return self._attempt(url, run)  # type: ignore[return-value]
+
     def download(self, url: str, sink: Callable[[], IO[bytes]]) -> IO[bytes]:
         """Stream ``url`` into a fresh file from ``sink()`` (one per attempt) and return it."""
 
