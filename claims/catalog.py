@@ -1,18 +1,29 @@
-"""Read `catalog.toml` (claims, environments) and validate matrix results against it.
+"""Read `catalog.toml` (claims and where each is expected to hold) and validate grid results.
 
-Pure Python: importable by the Sphinx build and the tests without TensorFlow.
+Where a claim is expected to hold is a list of *scopes*: ``"keras >=3.14"``, ``"tf.keras"``,
+``"keras >=3.8 on tensorflow"`` — a line of the grid, an optional PEP 440 specifier on its
+release, and optional backends. Pure Python: importable without TensorFlow.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from grid import GRID, Env, Grid, GridError, load_grid
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 HERE = Path(__file__).resolve().parent
 CATALOG = HERE / "catalog.toml"
 RESULTS = HERE / "results.json"
+#: What the committed results depend on: change any and they are stale.
+FINGERPRINTED = ("proofs.py", "catalog.toml", "grid.toml", "run.py")
+
+#: The three outcomes of a claim in an environment.
+HOLDS, FAILS, NA = "holds", "does not hold", "n/a"
 
 
 class CatalogError(Exception):
@@ -20,104 +31,160 @@ class CatalogError(Exception):
 
 
 @dataclass(frozen=True)
-class Env:
-    """One environment of the version matrix."""
+class Scope:
+    """Part of the grid: a line, an optional release specifier, optional backends."""
 
-    id: str
-    label: str
-    group: str
-    flavor: str
-    backend: str = "tensorflow"
+    line: str
+    spec: SpecifierSet
+    backends: frozenset[str] | None
+
+    def admits(self, env: Env) -> bool:
+        """Whether ``env`` lies in this scope."""
+        return (
+            env.line == self.line
+            and self.spec.contains(env.release, prereleases=True)
+            and (self.backends is None or env.backend in self.backends)
+        )
+
+
+def parse_scope(text: str, grid: Grid) -> Scope:
+    """``"keras >=3.8, <3.14 on jax, torch"`` -> Scope; errors say what is wrong."""
+    head, _, on = text.partition(" on ")
+    line, _, spec = head.strip().partition(" ")
+    if line not in grid.lines:
+        raise CatalogError(f"scope {text!r}: unknown line {line!r} (known: {', '.join(grid.lines)})")
+    try:
+        specifier = SpecifierSet(spec.strip())
+    except InvalidSpecifier:
+        raise CatalogError(f"scope {text!r}: {spec.strip()!r} is not a version specifier") from None
+    backends = None
+    if on:
+        backends = frozenset(b.strip() for b in on.split(","))
+        unknown = backends - set(grid.lines[line].backends)
+        if unknown:
+            raise CatalogError(f"scope {text!r}: line {line} has no backend {sorted(unknown)}")
+    return Scope(line, specifier, backends)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim: its statement, and where it must (and must not) hold."""
+    """One claim: its statement, where it runs, and where it is expected to hold."""
 
     id: str
     statement: str
-    holds_in: frozenset[str]
-    runs_in: frozenset[str]
+    holds: tuple[Scope, ...]
+    runs: tuple[Scope, ...] | None
+    why: str = ""
 
-    def expected(self, env: str) -> str:
-        """``holds``, ``fails`` or ``n/a`` (not run) in ``env``."""
-        if env not in self.runs_in:
-            return "n/a"
-        return "holds" if env in self.holds_in else "fails"
+    def expected(self, env: Env) -> str:
+        """``holds``, ``does not hold`` or ``n/a`` (not run) in ``env``."""
+        if self.runs is not None and not any(s.admits(env) for s in self.runs):
+            return NA
+        return HOLDS if any(s.admits(env) for s in self.holds) else FAILS
 
 
 @dataclass(frozen=True)
 class Catalog:
-    """Every environment and claim, in file order."""
+    """Every claim, in file order, and the grid it is expected over."""
 
-    envs: dict[str, Env]
+    grid: Grid
     claims: dict[str, Claim]
 
+    @property
+    def envs(self) -> dict[str, Env]:
+        """The grid's environments."""
+        return self.grid.envs
 
-def load_catalog(path: Path = CATALOG) -> Catalog:
-    """Parse the catalog; errors name the file and the entry."""
+
+def load_catalog(path: Path = CATALOG, grid_path: Path = GRID) -> Catalog:
+    """Parse the catalog against the grid; errors name the file and the claim."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        grid = load_grid(grid_path)
+    except (OSError, tomllib.TOMLDecodeError, GridError) as exc:
         raise CatalogError(f"{path}: {exc}") from None
-    envs = {}
-    for env_id, env in data.get("env", {}).items():
-        try:
-            envs[env_id] = Env(id=env_id, **env)
-        except TypeError as exc:
-            raise CatalogError(f"{path}: [env.{env_id}]: {exc}") from None
-    claims = {}
+    claims: dict[str, Claim] = {}
     for n, raw in enumerate(data.get("claim", []), start=1):
         where = f"{path}: [[claim]] #{n}"
-        for key in ("id", "statement", "holds-in"):
+        for key in ("id", "statement", "holds"):
             if key not in raw:
                 raise CatalogError(f"{where}: field {key!r} is missing")
-        runs_in = frozenset(raw.get("runs-in", envs))
-        holds_in = frozenset(raw["holds-in"])
-        unknown = (runs_in | holds_in) - set(envs)
-        if unknown:
-            raise CatalogError(f"{where} ({raw['id']}): unknown env(s) {sorted(unknown)}")
-        if not holds_in <= runs_in:
-            raise CatalogError(f"{where} ({raw['id']}): holds-in must be part of runs-in")
+        where = f"{where} ({raw['id']})"
+        try:
+            holds = tuple(parse_scope(s, grid) for s in raw["holds"])
+            runs = tuple(parse_scope(s, grid) for s in raw["runs"]) if "runs" in raw else None
+        except CatalogError as exc:
+            raise CatalogError(f"{where}: {exc}") from None
         if raw["id"] in claims:
-            raise CatalogError(f"{where}: duplicate id {raw['id']!r}")
-        claims[raw["id"]] = Claim(raw["id"], raw["statement"].strip(), holds_in, runs_in)
-    if not claims or not envs:
-        raise CatalogError(f"{path}: needs at least one [env.*] and one [[claim]]")
-    return Catalog(envs=envs, claims=claims)
+            raise CatalogError(f"{where}: duplicate id")
+        claim = Claim(raw["id"], raw["statement"].strip(), holds, runs, raw.get("why", "").strip())
+        outside = [e.id for e in grid.envs.values() if claim.expected(e) == NA and _in(holds, e)]
+        if outside:
+            raise CatalogError(f"{where}: 'holds' reaches beyond 'runs': {', '.join(outside)}")
+        claims[raw["id"]] = claim
+    if not claims:
+        raise CatalogError(f"{path}: needs at least one [[claim]]")
+    return Catalog(grid=grid, claims=claims)
 
 
-def load_results(catalog: Catalog, path: Path = RESULTS) -> dict:
-    """Load matrix results and refuse them unless they cover exactly the catalog's claims."""
+def _in(scopes: tuple[Scope, ...], env: Env) -> bool:
+    return any(s.admits(env) for s in scopes)
+
+
+def fingerprint(folder: Path = HERE) -> str:
+    """sha256 of the proofs, the catalog, the grid spec and the runner, together."""
+    digest = hashlib.sha256()
+    for name in FINGERPRINTED:
+        digest.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def check_run(catalog: Catalog, run: dict, where: str) -> list[str]:
+    """Every way one environment's run disagrees with the catalog (empty: it agrees)."""
+    env = catalog.envs.get(run.get("env", ""))
+    if env is None:
+        return [f"{where}: unknown environment {run.get('env')!r}"]
+    problems = []
+    results = run.get("results", {})
+    want = {c.id for c in catalog.claims.values() if c.expected(env) != NA}
+    if set(results) != want:
+        missing, extra = sorted(want - set(results)), sorted(set(results) - want)
+        problems.append(f"{where}: claims missing {missing}, unknown {extra}")
+    for claim_id in sorted(want & set(results)):
+        expected, got = catalog.claims[claim_id].expected(env), results[claim_id]["outcome"]
+        if got != expected:
+            detail = results[claim_id].get("detail", "")
+            problems.append(
+                f"claim {claim_id!r} in {env.id} ({env.label}): expected it to "
+                f"{'hold' if expected == HOLDS else 'not hold'}, but the outcome is {got!r}"
+                + (f" ({detail})" if detail else "")
+            )
+    return problems
+
+
+def load_results(catalog: Catalog, path: Path = RESULTS, folder: Path = HERE) -> dict:
+    """Load the committed grid results; refuse them if stale, incomplete or disagreeing."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CatalogError(f"{path}: no matrix results; run `nox -s matrix`") from None
+        raise CatalogError(f"{path}: no grid results; run `nox -s matrix`") from None
     except ValueError as exc:
         raise CatalogError(f"{path}: not valid JSON: {exc}") from None
     envs = data.get("envs")
     if not isinstance(envs, dict):
         raise CatalogError(f"{path}: field 'envs' is missing")
-    if set(envs) != set(catalog.envs):
+    if data.get("fingerprint") != fingerprint(folder):
         raise CatalogError(
-            f"{path}: results are for envs {sorted(envs)}, the catalog lists "
-            f"{sorted(catalog.envs)}; run `nox -s matrix`"
+            f"{path}: stale: its fingerprint does not match the current "
+            f"{', '.join(FINGERPRINTED)}; run `nox -s matrix`"
         )
-    for env_id, env in envs.items():
-        got = set(env.get("results", {}))
-        want = {c.id for c in catalog.claims.values() if env_id in c.runs_in}
-        if got != want:
-            missing, extra = sorted(want - got), sorted(got - want)
-            raise CatalogError(
-                f"{path}: env {env_id!r} does not match the current claims "
-                f"(missing {missing}, unknown {extra}); run `nox -s matrix`"
-            )
-        for claim_id, res in env["results"].items():
-            expected = catalog.claims[claim_id].expected(env_id)
-            if res.get("expected") != expected:
-                raise CatalogError(
-                    f"{path}: env {env_id!r}, claim {claim_id!r} was run expecting "
-                    f"{res.get('expected')!r}, the catalog now expects {expected!r}; "
-                    "run `nox -s matrix`"
-                )
+    if set(envs) != set(catalog.envs):
+        missing, extra = sorted(set(catalog.envs) - set(envs)), sorted(set(envs) - set(catalog.envs))
+        raise CatalogError(
+            f"{path}: results do not cover the grid (missing {missing}, unknown {extra}); "
+            "run `nox -s matrix`"
+        )
+    problems = [p for env_id, run in envs.items() for p in check_run(catalog, run, env_id)]
+    if problems:
+        raise CatalogError(f"{path}: " + "; ".join(problems) + "; run `nox -s matrix`")
     return data

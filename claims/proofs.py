@@ -133,6 +133,8 @@ class Lab:
             "tf-keras",
             "tensorflow-probability",
             "jax",
+            "jaxlib",
+            "torch",
             "numpy",
         ):
             with contextlib.suppress(PackageNotFoundError):
@@ -195,13 +197,19 @@ class Lab:
         logs = model.train_on_batch(x, y, return_dict=True, **kwargs)
         return float(logs["loss"]) if "loss" in logs else math.nan
 
+    def numpy(self, tensor: Any) -> np.ndarray:
+        """Any backend's tensor or variable as a NumPy array (torch needs it detached)."""
+        if self.keras3:
+            return np.asarray(self.keras.ops.convert_to_numpy(tensor))
+        return np.asarray(tensor)
+
     def weights(self, model: Any) -> np.ndarray:
         """The first weight of the model as a NumPy array."""
-        return np.asarray(model.get_weights()[0])
+        return self.numpy(model.weights[0])
 
     def losses(self, model: Any) -> list[float]:
         """``model.losses`` as floats (each reduced, if not scalar, only for display)."""
-        return [float(np.sum(np.asarray(t))) for t in model.losses]
+        return [float(np.sum(self.numpy(t))) for t in model.losses]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Run every claim of `catalog.toml` in this environment; write the results as JSON.
 
-    python claims/run.py --env tf-keras-2.21 --out build/matrix/tf-keras-2.21.json
+    python claims/run.py --env keras-3.14-jax --out build/matrix/keras-3.14-jax.json
 
-Exit status 1 when a claim's outcome disagrees with where the catalog expects it to hold.
+The matrix runner (`matrix.py`) calls it inside the environment's base, with the release laid
+over it. Exit status 1 when a claim's outcome disagrees with the catalog, 2 when the
+environment is not the one the grid describes (then nothing is written).
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from catalog import load_catalog
+from catalog import FAILS, HOLDS, NA, check_run, load_catalog
+
+#: The module whose version is the release of each line.
+RELEASE_MODULE = {"keras": "keras", "tf.keras": "tensorflow", "tf_keras": "tf_keras"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the claims for one env."""
+    """Run the claims for one environment."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--env", required=True)
     parser.add_argument("--out", required=True)
@@ -31,51 +36,60 @@ def main(argv: list[str] | None = None) -> int:
     # The backend and TensorFlow's logging must be chosen before anything imports Keras.
     os.environ["KERAS_BACKEND"] = env.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if env.flavor == "tf_keras":
+    if env.line == "tf_keras":
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
     import proofs
 
     if env.backend == "tensorflow":
         proofs.use_two_cpus()
-    lab = proofs.Lab(env.flavor)
-    results, disagreements = {}, []
+    began = time.perf_counter()
+    lab = proofs.Lab(env.line)
+    loaded = __import__(RELEASE_MODULE[env.line]).__version__
+    if loaded != env.release or lab.backend != env.backend:
+        print(f"{env.id}: loaded {loaded} on {lab.backend}, the grid says {env.release} on "
+              f"{env.backend}: the environment is broken", file=sys.stderr)
+        return 2
+    results = {}
     for claim in catalog.claims.values():
-        expected = claim.expected(env.id)
-        if expected == "n/a":
+        expected = claim.expected(env)
+        if expected == NA:
             continue
-        began = time.perf_counter()
+        began_claim = time.perf_counter()
         try:
             evidence = proofs.PROOFS[claim.id](lab)
-            outcome = "holds" if evidence.holds else "fails"
+            outcome = HOLDS if evidence.holds else FAILS
             numbers = {k: _plain(v) for k, v in evidence.numbers.items()}
             detail = evidence.detail
         except Exception as exc:  # an error is an outcome too, and never a pass
             outcome, numbers, detail = "error", {}, f"{type(exc).__name__}: {exc}"[:500]
         results[claim.id] = {
             "outcome": outcome,
-            "expected": expected,
             "numbers": numbers,
             "detail": detail,
-            "seconds": round(time.perf_counter() - began, 3),
+            "seconds": round(time.perf_counter() - began_claim, 3),
         }
         mark = "ok " if outcome == expected else "DISAGREES"
-        print(f"{mark:9} {claim.id:45} {outcome:6} (expected {expected})")
-        if outcome != expected:
-            disagreements.append(claim.id)
+        print(f"{mark:9} {env.id:24} {claim.id:45} {outcome} (expected: {expected})")
     out = {
         "env": env.id,
         "label": env.label,
+        "line": env.line,
+        "release": env.release,
         "backend": lab.backend,
+        "base": env.base,
         "python": platform.python_version(),
         "versions": lab.versions,
+        "seconds": round(time.perf_counter() - began, 3),
         "results": results,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
-    if disagreements:
-        print(f"{env.id}: reality disagrees with the catalog on: {', '.join(disagreements)}")
-        return 1
-    return 0
+    tmp = Path(args.out).with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
+    tmp.replace(args.out)
+    problems = check_run(catalog, out, env.id)
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
 
 
 def _plain(value):

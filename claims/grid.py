@@ -1,0 +1,216 @@
+"""The release grid: derive every environment of the version matrix from `grid.toml`.
+
+Pure Python (tomllib and packaging): the Sphinx build, the tests and the matrix runner all
+import it; nothing here installs or runs anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+HERE = Path(__file__).resolve().parent
+GRID = HERE / "grid.toml"
+
+#: How each backend is named on the site.
+BACKEND_LABELS = {"jax": "JAX", "tensorflow": "TensorFlow", "torch": "PyTorch"}
+
+
+class GridError(Exception):
+    """The grid spec is malformed."""
+
+
+@dataclass(frozen=True)
+class Base:
+    """A backend installed once; the environments that use it share its virtualenv."""
+
+    id: str
+    requires: tuple[str, ...]
+
+    @property
+    def digest(self) -> str:
+        """Short hash of the requirements: a changed base is rebuilt, never patched."""
+        return hashlib.sha256("\n".join(self.requires).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Line:
+    """A Keras line: its releases, and which base hosts each release on each backend."""
+
+    id: str
+    label: str
+    dist: str
+    releases: tuple[str, ...]
+    backends: dict[str, tuple[tuple[str, str], ...]]
+    overlay: str | None = None
+    requires: tuple[str, ...] = ()
+
+    def minor(self, release: str) -> str:
+        """``3.14.1`` -> ``3.14``: the grid holds one release per minor."""
+        v = Version(release)
+        return f"{v.major}.{v.minor}"
+
+
+@dataclass(frozen=True)
+class Env:
+    """One environment of the grid: a line's release on one backend, over one base."""
+
+    id: str
+    line: str
+    release: str
+    minor: str
+    backend: str
+    base: str
+    overlay: str | None
+    label: str
+
+    @property
+    def version(self) -> Version:
+        """The release as a comparable version."""
+        return Version(self.release)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The whole grid: bases, lines, environments (in spec order), cited-only lines."""
+
+    bases: dict[str, Base]
+    lines: dict[str, Line]
+    envs: dict[str, Env]
+    cited_only: dict[str, dict[str, str]] = field(default_factory=dict)
+    python: str = "3.11"
+
+    def base_requires(self, base_id: str) -> tuple[str, ...]:
+        """A base's requirements plus those of every line that lays releases over it."""
+        reqs = list(self.bases[base_id].requires)
+        for env in self.envs.values():
+            if env.base == base_id:
+                reqs += [r for r in self.lines[env.line].requires if r not in reqs]
+        return tuple(reqs)
+
+    def newest(self) -> list[Env]:
+        """The newest release of each line on each backend."""
+        best: dict[tuple[str, str], Env] = {}
+        for env in self.envs.values():
+            key = (env.line, env.backend)
+            if key not in best or env.version > best[key].version:
+                best[key] = env
+        return list(best.values())
+
+
+def env_id(line: str, minor: str, backend: str, backends: int) -> str:
+    """``keras-3.14-jax``; a line with one backend omits it (``tf_keras-2.21``)."""
+    return f"{line}-{minor}-{backend}" if backends > 1 else f"{line}-{minor}"
+
+
+def load_grid(path: Path = GRID) -> Grid:
+    """Parse and check the grid spec; errors name the file and the entry."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise GridError(f"{path}: {exc}") from None
+    bases = {}
+    for base_id, raw in data.get("base", {}).items():
+        reqs = tuple(raw.get("requires", ()))
+        for req in reqs:
+            try:
+                Requirement(req)
+            except InvalidRequirement as exc:
+                raise GridError(f"{path}: [base.{base_id}]: {exc}") from None
+        if not reqs:
+            raise GridError(f"{path}: [base.{base_id}]: 'requires' is empty")
+        bases[base_id] = Base(base_id, reqs)
+    lines, envs = {}, {}
+    for line_id, raw in data.get("line", {}).items():
+        where = f"{path}: [line.{line_id}]"
+        try:
+            releases = tuple(str(Version(r)) for r in raw["releases"])
+            backends = {
+                backend: tuple((spec, base) for spec, base in table.items())
+                for backend, table in raw["backends"].items()
+            }
+            line = Line(
+                id=line_id,
+                label=raw["label"],
+                dist=raw["dist"],
+                releases=releases,
+                backends=backends,
+                overlay=raw.get("overlay"),
+                requires=tuple(raw.get("requires", ())),
+            )
+        except KeyError as exc:
+            raise GridError(f"{where}: field {exc} is missing") from None
+        except InvalidVersion as exc:
+            raise GridError(f"{where}: {exc}") from None
+        if len({line.minor(r) for r in releases}) != len(releases):
+            raise GridError(f"{where}: two releases of one minor version")
+        lines[line_id] = line
+        for backend, table in backends.items():
+            if backend not in BACKEND_LABELS:
+                raise GridError(f"{where}: unknown backend {backend!r}")
+            for release in releases:
+                base = _pick_base(table, release, f"{where}.backends.{backend}")
+                if base not in bases:
+                    raise GridError(f"{where}.backends.{backend}: unknown base {base!r}")
+                minor = line.minor(release)
+                eid = env_id(line_id, minor, backend, len(backends))
+                on = f" on {BACKEND_LABELS[backend]}" if len(backends) > 1 else ""
+                envs[eid] = Env(
+                    id=eid,
+                    line=line_id,
+                    release=release,
+                    minor=minor,
+                    backend=backend,
+                    base=base,
+                    overlay=f"{line.overlay}=={release}" if line.overlay else None,
+                    label=f"{line.label} {release}{on}",
+                )
+    if not envs:
+        raise GridError(f"{path}: no environments (add a [line.*] with releases and backends)")
+    return Grid(
+        bases=bases,
+        lines=lines,
+        envs=envs,
+        cited_only=dict(data.get("cited-only", {})),
+        python=str(data.get("grid", {}).get("python", "3.11")),
+    )
+
+
+def _pick_base(table: tuple[tuple[str, str], ...], release: str, where: str) -> str:
+    """The first base whose specifier admits the release."""
+    for spec, base in table:
+        try:
+            if SpecifierSet(spec).contains(release, prereleases=True):
+                return base
+        except InvalidSpecifier as exc:
+            raise GridError(f"{where}: {exc}") from None
+    raise GridError(f"{where}: no base admits release {release}")
+
+
+def shard(envs: list[Env], spec: str) -> list[Env]:
+    """``2/4``: the second of four interleaved shards, grouped by base to share installs."""
+    try:
+        index, count = (int(p) for p in spec.split("/"))
+    except ValueError:
+        raise GridError(f"shard {spec!r}: expected I/N, e.g. 2/4") from None
+    if not 1 <= index <= count:
+        raise GridError(f"shard {spec!r}: I must be between 1 and N")
+    # Whole bases go to one shard, so no runner installs a backend another one also installs.
+    by_base: dict[str, list[Env]] = {}
+    for env in envs:
+        by_base.setdefault(env.base, []).append(env)
+    loads = [0] * count
+    chosen: list[Env] = []
+    for _base, members in sorted(by_base.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        target = loads.index(min(loads))
+        loads[target] += len(members)
+        if target == index - 1:
+            chosen += members
+    order = {e.id: n for n, e in enumerate(envs)}
+    return sorted(chosen, key=lambda e: order[e.id])
