@@ -74,6 +74,7 @@ class Claim:
     statement: str
     holds: tuple[Scope, ...]
     runs: tuple[Scope, ...] | None
+    raises: tuple[Scope, ...] = ()
     why: str = ""
 
     def expected(self, env: Env) -> str:
@@ -81,6 +82,18 @@ class Claim:
         if self.runs is not None and not any(s.admits(env) for s in self.runs):
             return NA
         return HOLDS if any(s.admits(env) for s in self.holds) else FAILS
+
+    def accepts(self, env: Env, outcome: str) -> bool:
+        """Whether ``outcome`` is what the catalog expects in ``env``.
+
+        An error never passes where the claim should hold; where it should not hold, an error
+        is accepted only inside a ``raises`` scope (Keras itself raises on the proof's model),
+        so a broken environment cannot pass as a claim that "does not hold".
+        """
+        expected = self.expected(env)
+        if outcome == "error":
+            return expected == FAILS and any(s.admits(env) for s in self.raises)
+        return outcome == expected
 
 
 @dataclass(frozen=True)
@@ -113,11 +126,13 @@ def load_catalog(path: Path = CATALOG, grid_path: Path = GRID) -> Catalog:
         try:
             holds = tuple(parse_scope(s, grid) for s in raw["holds"])
             runs = tuple(parse_scope(s, grid) for s in raw["runs"]) if "runs" in raw else None
+            raises = tuple(parse_scope(s, grid) for s in raw.get("raises", ()))
         except CatalogError as exc:
             raise CatalogError(f"{where}: {exc}") from None
         if raw["id"] in claims:
             raise CatalogError(f"{where}: duplicate id")
-        claim = Claim(raw["id"], raw["statement"].strip(), holds, runs, raw.get("why", "").strip())
+        why = raw.get("why", "").strip()
+        claim = Claim(raw["id"], raw["statement"].strip(), holds, runs, raises, why)
         outside = [e.id for e in grid.envs.values() if claim.expected(e) == NA and _in(holds, e)]
         if outside:
             raise CatalogError(f"{where}: 'holds' reaches beyond 'runs': {', '.join(outside)}")
@@ -151,8 +166,9 @@ def check_run(catalog: Catalog, run: dict, where: str) -> list[str]:
         missing, extra = sorted(want - set(results)), sorted(set(results) - want)
         problems.append(f"{where}: claims missing {missing}, unknown {extra}")
     for claim_id in sorted(want & set(results)):
-        expected, got = catalog.claims[claim_id].expected(env), results[claim_id]["outcome"]
-        if got != expected:
+        claim = catalog.claims[claim_id]
+        expected, got = claim.expected(env), results[claim_id]["outcome"]
+        if not claim.accepts(env, got):
             detail = results[claim_id].get("detail", "")
             problems.append(
                 f"claim {claim_id!r} in {env.id} ({env.label}): expected it to "

@@ -229,10 +229,35 @@ def cmd_merge(args: argparse.Namespace) -> int:
         print("\n".join(problems), file=sys.stderr)
         return 1
     data = {"fingerprint": fingerprint(), "envs": runs}
+    if args.check:
+        return check_committed(data)
     tmp = RESULTS.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     tmp.replace(RESULTS)
     print(f"wrote {RESULTS.relative_to(ROOT)}: {len(runs)} environments")
+    return 0
+
+
+def check_committed(data: dict) -> int:
+    """Compare merged outcomes with the committed results (timings may differ); 1 if not equal."""
+    try:
+        committed = json.loads(RESULTS.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"{RESULTS}: {exc}", file=sys.stderr)
+        return 1
+    differ = []
+    if committed.get("fingerprint") != data["fingerprint"]:
+        differ.append("fingerprint (proofs, catalog, grid or runner changed since the last merge)")
+    for env_id, run in data["envs"].items():
+        old = committed.get("envs", {}).get(env_id, {}).get("results", {})
+        for claim_id, res in run["results"].items():
+            was = old.get(claim_id, {})
+            if (was.get("outcome"), was.get("numbers")) != (res["outcome"], res["numbers"]):
+                differ.append(f"{env_id} {claim_id}: committed {was.get('outcome')!r}, now {res['outcome']!r}")
+    if differ:
+        print(f"{RESULTS.relative_to(ROOT)} is stale:\n  " + "\n  ".join(differ), file=sys.stderr)
+        return 1
+    print(f"{RESULTS.relative_to(ROOT)} matches the runs ({len(data['envs'])} environments)")
     return 0
 
 
@@ -248,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", default=str(OUT_DIR), help="folder for the runs (default build/matrix)")
     merge = sub.add_parser("merge", help="write claims/results.json from complete runs")
     merge.add_argument("--out", nargs="+", default=[str(OUT_DIR)], help="folders holding runs")
+    merge.add_argument("--check", action="store_true", help="only compare with the committed results")
     args = parser.parse_args(argv)
     try:
         return cmd_run(args) if args.command == "run" else cmd_merge(args)

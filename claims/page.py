@@ -14,8 +14,8 @@ warnings.filterwarnings("ignore", category=UserWarning)
 import proofs  # noqa: E402
 from catalog import load_catalog  # noqa: E402
 
-#: The docs environment holds two matrix environments side by side.
-DOCS_ENVS = {"tf-keras-2.21": "tf_keras", "keras-3.15-tf": "keras"}
+#: The docs environment holds two grid environments side by side (the newest of two lines).
+DOCS_ENVS = ("tf_keras-2.21", "keras-3.15-tensorflow")
 _LABS: dict[str, proofs.Lab] = {}
 
 
@@ -29,8 +29,15 @@ def start() -> None:
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
-    for env, flavor in DOCS_ENVS.items():
-        _LABS[env] = proofs.Lab(flavor)
+    catalog = load_catalog()
+    for env_id in DOCS_ENVS:
+        env = catalog.envs[env_id]
+        lab = proofs.Lab(env.line)
+        # The page says which grid environment it runs; make sure that is the truth.
+        module = lab.keras if env.line != "tf.keras" else lab.tf
+        if module.__version__ != env.release:
+            raise RuntimeError(f"this kernel has {module.__version__}, {env_id} is {env.release}")
+        _LABS[env_id] = lab
     # TensorFlow's Python logger (retracing notices, strategy set-up) is noise on a page.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     for env, lab in _LABS.items():
@@ -40,9 +47,10 @@ def start() -> None:
 def prove(claim_id: str) -> None:
     """Run the claim's proof on every Keras line of this kernel; fail loudly on disagreement."""
     start()
-    claim = load_catalog().claims[claim_id]
+    catalog = load_catalog()
+    claim = catalog.claims[claim_id]
     for env, lab in _LABS.items():
-        expected = claim.expected(env)
+        expected = claim.expected(catalog.envs[env])
         if expected == "n/a":
             continue
         evidence = proofs.PROOFS[claim_id](lab)
@@ -51,6 +59,6 @@ def prove(claim_id: str) -> None:
         print(evidence.table(), end="\n\n")
         if evidence.holds != (expected == "holds"):
             raise AssertionError(
-                f"claim {claim_id!r} in {env}: expected it to {expected.replace('s', '', 1)}, "
-                f"but it {outcome}"
+                f"claim {claim_id!r} in {env}: expected it to "
+                f"{'hold' if expected == 'holds' else 'not hold'}, but it {outcome}"
             )

@@ -103,7 +103,12 @@ class Lab:
         if self.keras3:
             k = self.keras.ops
             self.ops = SimpleNamespace(
-                sum=k.sum, square=k.square, matmul=k.matmul, mean=k.mean, abs=k.abs
+                sum=k.sum,
+                square=k.square,
+                matmul=k.matmul,
+                mean=k.mean,
+                abs=k.abs,
+                subtract=k.subtract,
             )
         else:
             tf = self.tf
@@ -113,6 +118,7 @@ class Lab:
                 matmul=tf.matmul,
                 mean=tf.reduce_mean,
                 abs=tf.abs,
+                subtract=tf.subtract,
             )
 
     @property
@@ -439,7 +445,7 @@ def custom_compute_loss_reproduces(lab: Lab) -> Evidence:
 
     class Explicit(keras.Model):
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, **kwargs):
-            total = ops.mean(ops.square(y_pred - y))
+            total = ops.mean(ops.square(ops.subtract(y_pred, y)))
             for term in self.losses:
                 total = total + term
             return total

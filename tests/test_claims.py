@@ -1,75 +1,313 @@
-"""The claims catalog, the results file the site renders, and the page helper's assertion."""
+"""The release grid, the claims catalog, the results the site renders, ranges and the export."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-CLAIMS = Path(__file__).resolve().parent.parent / "claims"
+ROOT = Path(__file__).resolve().parent.parent
+CLAIMS = ROOT / "claims"
 sys.path.insert(0, str(CLAIMS))
 
 import catalog  # noqa: E402
+import grid  # noqa: E402
+import matrix  # noqa: E402
 import proofs  # noqa: E402  (NumPy only at import; Keras is loaded by Lab)
+import ranges  # noqa: E402
+
+SMALL_GRID = """
+[base.old]
+requires = ["jax==0.4.28"]
+[base.new]
+requires = ["jax==0.10.2"]
+[base.tf]
+requires = ["tensorflow-cpu==2.21.0"]
+
+[line.keras]
+label = "Keras"
+dist = "keras"
+overlay = "keras"
+releases = ["3.12.4", "3.13.2", "3.14.1", "3.15.1"]
+[line.keras.backends]
+jax = { "<3.13" = "old", "" = "new" }
+tensorflow = { "" = "tf" }
+
+[line.tf_keras]
+label = "tf-keras"
+dist = "tf-keras"
+releases = ["2.20.1", "2.21.0"]
+[line.tf_keras.backends]
+tensorflow = { "" = "tf" }
+"""
+
+SMALL_CATALOG = """
+[[claim]]
+id = "divided"
+statement = "divided by the batch size"
+holds = ["keras >=3.14", "tf_keras"]
+
+[[claim]]
+id = "mirrored"
+statement = "scaled"
+holds = ["keras >=3.13 on tensorflow", "tf_keras"]
+runs = ["keras on tensorflow", "tf_keras"]
+raises = ["keras <3.13 on tensorflow"]
+"""
 
 
-def test_every_claim_has_exactly_one_proof() -> None:
-    cat = catalog.load_catalog()
-    assert set(proofs.PROOFS) == set(cat.claims)
+@pytest.fixture
+def small(tmp_path: Path) -> tuple[Path, Path]:
+    """A four-release grid and a two-claim catalog, written by the test."""
+    (tmp_path / "grid.toml").write_text(SMALL_GRID)
+    (tmp_path / "catalog.toml").write_text(SMALL_CATALOG)
+    return tmp_path / "catalog.toml", tmp_path / "grid.toml"
 
 
-def test_committed_results_match_the_current_claims() -> None:
-    cat = catalog.load_catalog()
-    data = catalog.load_results(cat)
-    for env in data["envs"].values():
-        for result in env["results"].values():
-            assert result["outcome"] == result["expected"]
+def fake_results(cat: catalog.Catalog, outcome) -> dict:
+    """Results in which ``outcome(claim, env)`` is what every run measured."""
+    envs = {}
+    for env in cat.envs.values():
+        results = {}
+        for claim in cat.claims.values():
+            if claim.expected(env) != catalog.NA:
+                results[claim.id] = {"outcome": outcome(claim, env), "numbers": {"x": 1.0}}
+        envs[env.id] = {"env": env.id, "versions": {"keras": env.release}, "results": results}
+    return {"fingerprint": "f", "envs": envs}
 
 
-def _results_copy(tmp_path: Path, edit) -> Path:
-    data = json.loads(catalog.RESULTS.read_text())
-    edit(data)
-    path = tmp_path / "results.json"
-    path.write_text(json.dumps(data))
-    return path
+# --- the grid --------------------------------------------------------------------------------
+
+
+def test_grid_covers_every_line_and_backend() -> None:
+    g = grid.load_grid()
+    assert len(g.envs) >= 45
+    keras3 = [e for e in g.envs.values() if e.line == "keras"]
+    assert {e.backend for e in keras3} == {"jax", "tensorflow", "torch"}
+    assert {e.minor for e in keras3} == {f"3.{n}" for n in range(16)}
+    assert {e.minor for e in g.envs.values() if e.line == "tf.keras"} == {
+        "2.12",
+        "2.13",
+        "2.14",
+        "2.15",
+    }
+    assert {e.minor for e in g.envs.values() if e.line == "tf_keras"} == {
+        f"2.{n}" for n in range(16, 22)
+    }
+    # Old Keras runs over a contemporary backend, and only Keras changes between neighbours.
+    assert g.envs["keras-3.0-jax"].base == "jax-0.4.23"
+    assert g.envs["keras-3.9-jax"].base == "jax-0.4.28"
+    assert g.envs["keras-3.8-tensorflow"].overlay == "keras==3.8.0"
+    assert g.envs["tf_keras-2.16"].overlay is None
+
+
+def test_grid_base_requirements_include_the_lines_that_use_them() -> None:
+    g = grid.load_grid()
+    reqs = g.base_requires("tf-2.16")
+    assert "tf-keras==2.16.0" in reqs  # its own
+    assert "dm-tree" in reqs  # Keras 3.0-3.3 are laid over it
 
 
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda d: d["envs"]["keras-2.15"]["results"].pop("tfp-kl-weight"), "missing"),
+        (lambda t: t.replace('"" = "new"', '"" = "nowhere"'), "unknown base 'nowhere'"),
+        (lambda t: t.replace('"" = "new"', '">=9" = "new"'), "no base admits release 3.13.2"),
+        (lambda t: t.replace('"<3.13" = "old"', '"<<3" = "old"'), "Invalid specifier"),
+        (lambda t: t.replace('"3.14.1", "3.15.1"', '"3.14.1", "3.14.2"'), "two releases"),
+        (lambda t: t.replace("tensorflow = { \"\" = \"tf\" }\n\n", "tpu = { \"\" = \"tf\" }\n\n"), "unknown backend 'tpu'"),
+    ],
+)
+def test_bad_grid_is_refused_naming_the_entry(tmp_path: Path, edit, message) -> None:
+    path = tmp_path / "grid.toml"
+    path.write_text(edit(SMALL_GRID))
+    with pytest.raises(grid.GridError, match=re.escape(str(path))) as info:
+        grid.load_grid(path)
+    assert message in str(info.value)
+
+
+def test_shards_partition_the_grid_by_whole_bases() -> None:
+    g = grid.load_grid()
+    envs = list(g.envs.values())
+    shards = [grid.shard(envs, f"{i}/4") for i in range(1, 5)]
+    ids = [e.id for s in shards for e in s]
+    assert sorted(ids) == sorted(g.envs)  # every env exactly once
+    for i, s in enumerate(shards):
+        others = {e.base for j, t in enumerate(shards) if j != i for e in t}
+        assert not {e.base for e in s} & others  # no base installed by two shards
+        assert s  # no idle runner
+    with pytest.raises(grid.GridError, match="between 1 and N"):
+        grid.shard(envs, "5/4")
+
+
+# --- the catalog -----------------------------------------------------------------------------
+
+
+def test_every_claim_has_exactly_one_proof() -> None:
+    assert set(proofs.PROOFS) == set(catalog.load_catalog().claims)
+
+
+def test_scopes_admit_exactly_their_part_of_the_grid(small) -> None:
+    cat = catalog.load_catalog(*small)
+    mirrored, divided = cat.claims["mirrored"], cat.claims["divided"]
+    assert mirrored.expected(cat.envs["keras-3.13-tensorflow"]) == catalog.HOLDS
+    assert mirrored.expected(cat.envs["keras-3.12-tensorflow"]) == catalog.FAILS
+    assert mirrored.expected(cat.envs["keras-3.15-jax"]) == catalog.NA
+    assert divided.expected(cat.envs["keras-3.13-jax"]) == catalog.FAILS
+    assert divided.expected(cat.envs["tf_keras-2.20"]) == catalog.HOLDS
+    # An error passes only where the catalog records that Keras raises, never as a pass.
+    assert mirrored.accepts(cat.envs["keras-3.12-tensorflow"], "error")
+    assert not divided.accepts(cat.envs["keras-3.13-jax"], "error")
+    assert not mirrored.accepts(cat.envs["keras-3.14-tensorflow"], "error")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace('"tf_keras"]\n\n', '"keras-9"]\n\n', 1), "unknown line 'keras-9'"),
+        (lambda t: t.replace("keras >=3.14", "keras >>3.14"), "is not a version specifier"),
+        (lambda t: t.replace("on tensorflow\"", "on tpu\""), "has no backend ['tpu']"),
+        (lambda t: t.replace('runs = ["keras on tensorflow", ', "runs = ["), "reaches beyond 'runs'"),
+        (lambda t: t.replace('statement = "scaled"\n', ""), "field 'statement' is missing"),
+    ],
+)
+def test_malformed_catalog_names_the_claim(small, edit, message) -> None:
+    cat_path, grid_path = small
+    cat_path.write_text(edit(SMALL_CATALOG))
+    with pytest.raises(catalog.CatalogError, match=re.escape(message)) as info:
+        catalog.load_catalog(cat_path, grid_path)
+    assert str(cat_path) in str(info.value)
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+def test_committed_results_cover_the_grid_and_agree() -> None:
+    cat = catalog.load_catalog()
+    data = catalog.load_results(cat)  # raises if stale, incomplete or disagreeing
+    assert len(data["envs"]) == len(cat.envs) >= 45
+    for env_id, run in data["envs"].items():
+        assert catalog.check_run(cat, run, env_id) == []
+
+
+def _copy_claims(tmp_path: Path) -> Path:
+    folder = tmp_path / "claims"
+    folder.mkdir()
+    for name in (*catalog.FINGERPRINTED, "results.json"):
+        shutil.copy(CLAIMS / name, folder / name)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["envs"]["tf.keras-2.15"]["results"].pop("tfp-kl-weight"), "missing"),
+        (lambda d: d["envs"]["tf.keras-2.15"]["results"].__setitem__("new-claim", {}), "unknown"),
         (
-            lambda d: d["envs"]["keras-2.15"]["results"].__setitem__("new-claim", {}),
-            "unknown",
+            lambda d: d["envs"]["keras-3.13-jax"]["results"][
+                "activity-regularizer-batch-mean"
+            ].update(outcome="holds"),
+            "claim 'activity-regularizer-batch-mean' in keras-3.13-jax",
         ),
         (
-            lambda d: d["envs"]["keras-3.15-jax"]["results"]["add-loss-once-unweighted"].update(
-                expected="fails"
+            lambda d: d["envs"]["keras-3.15-torch"]["results"]["add-loss-once-unweighted"].update(
+                outcome="error"
             ),
-            "the catalog now expects 'holds'",
+            "expected it to hold, but the outcome is 'error'",
         ),
-        (lambda d: d["envs"].pop("keras-3.15-jax"), "results are for envs"),
+        (lambda d: d["envs"].pop("keras-3.15-jax"), "do not cover the grid"),
+        (lambda d: d.update(fingerprint="0" * 64), "stale"),
     ],
 )
 def test_results_not_matching_the_claims_are_refused(tmp_path: Path, edit, message) -> None:
-    path = _results_copy(tmp_path, edit)
-    with pytest.raises(catalog.CatalogError, match=message) as info:
-        catalog.load_results(catalog.load_catalog(), path)
+    folder = _copy_claims(tmp_path)
+    data = json.loads((folder / "results.json").read_text())
+    edit(data)
+    (folder / "results.json").write_text(json.dumps(data))
+    with pytest.raises(catalog.CatalogError, match=re.escape(message)) as info:
+        catalog.load_results(catalog.load_catalog(), folder / "results.json", folder)
     assert "nox -s matrix" in str(info.value)
 
 
-def test_malformed_catalog_names_the_entry(tmp_path: Path) -> None:
-    text = catalog.CATALOG.read_text().replace(
-        'holds-in = ["keras-2.15", "tf-keras-2.21"]\nruns-in', 'holds-in = ["keras-9"]\nruns-in', 1
+def test_editing_a_proof_makes_the_results_stale(tmp_path: Path) -> None:
+    folder = _copy_claims(tmp_path)
+    before = catalog.fingerprint(folder)
+    with (folder / "proofs.py").open("a") as f:
+        f.write("\n# a change\n")
+    assert catalog.fingerprint(folder) != before
+    with pytest.raises(catalog.CatalogError, match="stale"):
+        catalog.load_results(catalog.load_catalog(), folder / "results.json", folder)
+
+
+# --- ranges, boundaries, export -------------------------------------------------------------
+
+
+def test_ranges_are_computed_from_the_results(small) -> None:
+    cat = catalog.load_catalog(*small)
+
+    def measured(claim, env):
+        if claim.id == "divided":  # reality: 3.14+ everywhere, but 3.12 on JAX too
+            ok = env.line == "tf_keras" or env.version.minor >= 14 or env.id == "keras-3.12-jax"
+            return "holds" if ok else "does not hold"
+        return "holds" if claim.expected(env) == "holds" else "error"
+
+    results = fake_results(cat, measured)
+    divided, mirrored = cat.claims["divided"], cat.claims["mirrored"]
+    assert ranges.summary(cat, results, divided, "holds") == (
+        "Keras 3.12, 3.14–3.15 on JAX; Keras 3.14–3.15 on TensorFlow; tf-keras 2.20–2.21"
     )
-    path = tmp_path / "catalog.toml"
-    path.write_text(text)
-    with pytest.raises(
-        catalog.CatalogError, match=r"\(tfp-kl-weight\): unknown env\(s\) \['keras-9'\]"
-    ):
-        catalog.load_catalog(path)
+    assert ranges.summary(cat, results, divided, "does not hold") == (
+        "Keras 3.13 on JAX; Keras 3.12–3.13 on TensorFlow"
+    )
+    # An accepted error is stated as "does not hold"; n/a environments appear nowhere.
+    assert ranges.summary(cat, results, mirrored, "does not hold") == "Keras 3.12 on TensorFlow"
+    found = {(b["claim"], b["backend"], b["before"], b["after"]) for b in ranges.boundaries(cat, results)}
+    assert found == {
+        ("divided", "jax", "3.12.4", "3.13.2"),
+        ("divided", "jax", "3.13.2", "3.14.1"),
+        ("divided", "tensorflow", "3.13.2", "3.14.1"),
+        ("mirrored", "tensorflow", "3.12.4", "3.13.2"),
+    }
+    assert ranges.example_env(cat, results, divided, "does not hold").id == "keras-3.13-tensorflow"
+
+
+def test_export_has_the_documented_shape() -> None:
+    cat = catalog.load_catalog()
+    data = catalog.load_results(cat)
+    exported = ranges.export(cat, data)
+    records = exported["results"]
+    assert len({r["env"] for r in records}) >= 45
+    assert {r["line"] for r in records} == {"keras", "tf.keras", "tf_keras"}
+    assert {r["backend"] for r in records} == {"jax", "tensorflow", "torch"}
+    assert {r["outcome"] for r in records} <= {"holds", "does not hold", "n/a"}
+    for r in records:
+        assert set(r) == {"claim", "env", "line", "backend", "versions", "outcome", "numbers"}
+    json.dumps(exported)  # serialisable as it is
+
+
+def test_every_boundary_in_the_results_has_its_diff_on_the_page() -> None:
+    cat = catalog.load_catalog()
+    found = ranges.boundaries(cat, catalog.load_results(cat))
+    assert found, "the grid found no boundary: the page would explain nothing"
+    page = (ROOT / "docs" / "boundaries.md").read_text()
+    pairs = set(re.findall(r":old: (keras-3\.\d+) .*\n:new: (keras-3\.\d+) ", page))
+    for b in found:
+        assert b["line"] == "keras", b  # the Keras 2 lines have no boundary today
+        old, new = (f"keras-{'.'.join(v.split('.')[:2])}" for v in (b["before"], b["after"]))
+        assert (old, new) in pairs, f"no diff {old} -> {new} for {b}"
+        assert f"{{claim-holds}}`{b['claim']}`" in page or b["claim"] in page
+
+
+def test_runner_takes_the_index_from_pip_configuration(monkeypatch) -> None:
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_FIND_LINKS", "/tmp/a /tmp/b")
+    args = matrix.pip_index_args()
+    assert args[:2] == ["--default-index", "http://127.0.0.1:9/simple"]
+    assert args[2:] == ["--find-links", "/tmp/a", "--find-links", "/tmp/b"]
 
 
 def test_prove_fails_naming_the_claim_when_reality_disagrees(monkeypatch, capsys) -> None:
@@ -82,13 +320,13 @@ def test_prove_fails_naming_the_claim_when_reality_disagrees(monkeypatch, capsys
     class FakeLab:
         keras = FakeKeras()
 
-    monkeypatch.setattr(page, "_LABS", {"tf-keras-2.21": FakeLab()})
+    monkeypatch.setattr(page, "_LABS", {"tf_keras-2.21": FakeLab()})
     monkeypatch.setitem(
         proofs.PROOFS,
         "add-loss-once-unweighted",
         lambda lab: proofs.Evidence("add-loss-once-unweighted", holds=False, numbers={"x": 1.0}),
     )
-    with pytest.raises(AssertionError, match=r"claim 'add-loss-once-unweighted' in tf-keras-2.21"):
+    with pytest.raises(AssertionError, match=r"claim 'add-loss-once-unweighted' in tf_keras-2.21"):
         page.prove("add-loss-once-unweighted")
     assert "x = 1" in capsys.readouterr().out
     # A claim expected *not* to hold passes when it does not hold.

@@ -1,27 +1,59 @@
-"""Sphinx side of the claims: a `claim` directive (statement + stable label) and the matrix."""
+"""Sphinx side of the claims: claim boxes, range roles, the grid table, and claims.json.
+
+Every version range on the site comes from the committed grid results (`claims/results.json`)
+through `ranges.py`: a box, a role or the table can only say what the grid measured.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 from docutils import nodes
 from sphinx import addnodes
 from sphinx.util import logging
-from sphinx.util.docutils import SphinxDirective
+from sphinx.util.docutils import SphinxDirective, SphinxRole
 
 CLAIMS_DIR = Path(__file__).resolve().parents[2] / "claims"
 sys.path.insert(0, str(CLAIMS_DIR))
 
-from catalog import CATALOG, RESULTS, CatalogError, load_catalog, load_results  # noqa: E402
+import ranges  # noqa: E402
+from catalog import (  # noqa: E402
+    CATALOG,
+    FAILS,
+    HOLDS,
+    NA,
+    RESULTS,
+    Catalog,
+    CatalogError,
+    load_catalog,
+    load_results,
+)
+from grid import BACKEND_LABELS, GRID  # noqa: E402
 
 logger = logging.getLogger(__name__)
+INPUTS = (CATALOG, RESULTS, GRID)
+#: How an outcome is shown in the grid table (the text says it too, for screen readers).
+SYMBOL = {HOLDS: "✓", FAILS: "✗", NA: "·"}
 
 
-def _warn(directive: SphinxDirective, message: str) -> list[nodes.Node]:
-    logger.warning(message, location=directive.get_location(), type="claims", subtype="catalog")
-    return []
+@cache
+def _load(stamp: tuple[float, ...]) -> tuple[Catalog, dict]:
+    """Catalog and results, read once per version of the files (``stamp``: their mtimes)."""
+    catalog = load_catalog()
+    return catalog, load_results(catalog)
+
+
+def load() -> tuple[Catalog, dict]:
+    """The current catalog and validated results (CatalogError if stale or disagreeing)."""
+    return _load(tuple(p.stat().st_mtime_ns for p in INPUTS if p.exists()))
+
+
+def _warn(location: Any, message: str) -> None:
+    logger.warning(message, location=location, type="claims", subtype="catalog")
 
 
 def _claim_ref(claim_id: str) -> addnodes.pending_xref:
@@ -32,87 +64,186 @@ def _claim_ref(claim_id: str) -> addnodes.pending_xref:
     return ref
 
 
+def _para(label: str, text: str, classes: list[str]) -> nodes.paragraph:
+    para = nodes.paragraph(classes=classes)
+    para += nodes.strong("", label)
+    para += nodes.Text(" " + text)
+    return para
+
+
 class ClaimDirective(SphinxDirective):
-    """``claim <id>``: the claim's statement from the catalog, as a referencable box."""
+    """``claim <id>``: the statement, where it holds and where not (from the grid), evidence."""
 
     required_arguments = 1
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        self.env.note_dependency(str(CATALOG))
+        for path in INPUTS:
+            self.env.note_dependency(str(path))
         try:
-            catalog = load_catalog()
+            catalog, results = load()
         except CatalogError as exc:
-            return _warn(self, str(exc))
+            _warn(self.get_location(), str(exc))
+            return []
         claim_id = self.arguments[0]
         if claim_id not in catalog.claims:
-            return _warn(self, f"unknown claim {claim_id!r} (known: {', '.join(catalog.claims)})")
+            known = ", ".join(catalog.claims)
+            _warn(self.get_location(), f"unknown claim {claim_id!r} (known: {known})")
+            return []
         claim = catalog.claims[claim_id]
         label = f"claim-{claim_id}"
         box = nodes.admonition(classes=["claim"], ids=[label])
         box += nodes.title("", f"Claim {claim_id}")
         para, _ = self.parse_inline(claim.statement, lineno=self.lineno)
         box += nodes.paragraph("", "", *para)
-        envs = ", ".join(catalog.envs[e].label for e in catalog.envs if e in claim.holds_in)
-        box += nodes.paragraph("", f"Expected to hold in: {envs or 'none of the environments'}.")
+        holds = ranges.summary(catalog, results, claim, HOLDS)
+        fails = ranges.summary(catalog, results, claim, FAILS)
+        box += _para("Holds:", holds or "nowhere in the grid.", ["claim-holds"])
+        if fails:
+            box += _para("Does not hold:", fails + ".", ["claim-fails"])
+        if claim.why:
+            why, _ = self.parse_inline(claim.why, lineno=self.lineno)
+            box += nodes.paragraph("", "", nodes.strong("", "Why: "), *why)
+        example = ranges.example_env(catalog, results, claim, FAILS)
+        if example is not None:
+            res = results["envs"][example.id]["results"][claim_id]
+            lines = [f"{k} = {_fmt(v)}" for k, v in res["numbers"].items()]
+            if res.get("detail"):
+                lines.append(res["detail"])
+            box += nodes.paragraph("", f"Measured where it does not hold, {example.label}:")
+            box += nodes.literal_block("\n".join(lines), "\n".join(lines), classes=["claim-numbers"])
+        cited = "; ".join(f"{c['label']} ({c['why']})" for c in catalog.grid.cited_only.values())
+        box += _para("Cited, not executed:", cited + ".", ["claim-cited"])
+        grid_ref = addnodes.pending_xref(
+            "", refdomain="std", reftype="doc", reftarget="/matrix", refexplicit=True
+        )
+        grid_ref += nodes.inline("", "the release grid")
+        box += nodes.paragraph(
+            "", "", nodes.Text(f"Run in {_count(catalog, claim)} environments of "), grid_ref, nodes.Text(".")
+        )
+        # The label, through the standard domain's API (cleared when the page is re-read).
         std = self.env.domains.standard_domain
-        std.anonlabels[label] = (self.env.docname, label)
-        std.labels[label] = (self.env.docname, label, f"Claim {claim_id}")
+        std.note_hyperlink_target(label, self.env.docname, label, f"Claim {claim_id}")
         self.set_source_info(box)
         return [box]
 
 
+def _count(catalog: Catalog, claim: Any) -> int:
+    return sum(1 for e in catalog.envs.values() if claim.expected(e) != NA)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return json.dumps(value) if isinstance(value, list) else str(value)
+
+
+class ClaimRangeRole(SphinxRole):
+    """``{claim-holds}`id``` / ``{claim-fails}`id```: the grid's ranges, as inline text."""
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+    def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+        for path in INPUTS:
+            self.env.note_dependency(str(path))
+        try:
+            catalog, results = load()
+        except CatalogError as exc:
+            _warn(self.get_location(), str(exc))
+            return [nodes.inline(text=self.text)], []
+        claim = catalog.claims.get(self.text)
+        if claim is None:
+            _warn(self.get_location(), f"unknown claim {self.text!r} in :{self.name}:")
+            return [nodes.inline(text=self.text)], []
+        text = ranges.summary(catalog, results, claim, self.outcome) or "nowhere in the grid"
+        return [nodes.inline(text, text, classes=["claim-range"])], []
+
+
 class ClaimsMatrixDirective(SphinxDirective):
-    """``claims-matrix``: the version x claim table from claims/results.json."""
+    """``claims-matrix``: every claim x release x backend, one compact table per line."""
 
     has_content = False
     option_spec: ClassVar[dict[str, Any]] = {}
 
     def run(self) -> list[nodes.Node]:
-        self.env.note_dependency(str(CATALOG))
-        self.env.note_dependency(str(RESULTS))
+        for path in INPUTS:
+            self.env.note_dependency(str(path))
         try:
-            catalog = load_catalog()
-            results = load_results(catalog)
+            catalog, results = load()
         except CatalogError as exc:
-            return _warn(self, str(exc))
-        envs = list(catalog.envs)
-        table = nodes.table(classes=["claims-matrix"])
-        group = nodes.tgroup(cols=len(envs) + 1)
-        table += group
-        for _ in range(len(envs) + 1):
-            group += nodes.colspec(colwidth=1)
-        head = nodes.thead()
-        group += head
-        row = nodes.row()
-        row += nodes.entry("", nodes.paragraph("", "claim"))
-        for env in envs:
-            row += nodes.entry("", nodes.paragraph("", catalog.envs[env].label))
-        head += row
-        body = nodes.tbody()
-        group += body
-        symbol = {"holds": "✓", "fails": "✗", "error": "error"}
-        for claim in catalog.claims.values():
-            row = nodes.row()
-            row += nodes.entry("", nodes.paragraph("", "", _claim_ref(claim.id)))
-            for env in envs:
-                res = results["envs"][env]["results"].get(claim.id)
-                text = "n/a" if res is None else symbol.get(res["outcome"], res["outcome"])
-                row += nodes.entry("", nodes.paragraph("", text))
-            body += row
-        versions = nodes.bullet_list()
-        for env in envs:
-            info = results["envs"][env]
-            pinned = ", ".join(f"{k} {v}" for k, v in sorted(info["versions"].items()))
-            item = nodes.paragraph(
-                "", f"{catalog.envs[env].label}: Python {info['python']}, {pinned}"
+            _warn(self.get_location(), str(exc))
+            return []
+        out: list[nodes.Node] = []
+        for line_id, line in catalog.grid.lines.items():
+            envs = [e for e in catalog.envs.values() if e.line == line_id]
+            minors = sorted({e.minor for e in envs}, key=lambda m: tuple(map(int, m.split("."))))
+            backends = list(line.backends)
+            section = nodes.rubric("", f"{line.label}")
+            legend = (
+                "Each cell shows " + ", ".join(f"{BACKEND_LABELS[b]}" for b in backends) + " in order."
+                if len(backends) > 1
+                else ""
             )
+            out += [section]
+            if legend:
+                out.append(nodes.paragraph("", legend, classes=["grid-legend"]))
+            table = nodes.table(classes=["claims-matrix"])
+            group = nodes.tgroup(cols=len(minors) + 1)
+            table += group
+            for _ in range(len(minors) + 1):
+                group += nodes.colspec(colwidth=1)
+            head = nodes.thead()
+            group += head
+            row = nodes.row()
+            row += nodes.entry("", nodes.paragraph("", "claim"))
+            for minor in minors:
+                row += nodes.entry("", nodes.paragraph("", minor))
+            head += row
+            body = nodes.tbody()
+            group += body
+            for claim in catalog.claims.values():
+                row = nodes.row()
+                row += nodes.entry("", nodes.paragraph("", "", _claim_ref(claim.id)))
+                for minor in minors:
+                    cell = ""
+                    for backend in backends:
+                        env = next(e for e in envs if e.minor == minor and e.backend == backend)
+                        cell += SYMBOL[ranges.outcome_of(claim, env, results)]
+                    row += nodes.entry("", nodes.paragraph("", cell))
+                body += row
+            out.append(table)
+        versions = nodes.bullet_list(classes=["grid-versions"])
+        for env in catalog.envs.values():
+            info = results["envs"][env.id]
+            pinned = ", ".join(f"{k} {v}" for k, v in sorted(info["versions"].items()))
+            item = nodes.paragraph("", f"{env.id}: Python {info['python']}, {pinned}")
             versions += nodes.list_item("", item)
-        return [table, versions]
+        out += [nodes.rubric("", "Exact versions of every environment"), versions]
+        return out
+
+
+def write_export(app: Any, exception: Exception | None) -> None:
+    """Write claims.json at the site's root (HTML builders only)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    try:
+        catalog, results = load()
+    except CatalogError as exc:
+        logger.warning(str(exc), type="claims", subtype="catalog")
+        return
+    target = Path(app.outdir) / "claims.json"
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(ranges.export(catalog, results), indent=1, sort_keys=True) + "\n")
+    tmp.replace(target)
 
 
 def setup(app: Any) -> dict[str, Any]:
-    """Register the directives."""
+    """Register the directives, roles and the export."""
     app.add_directive("claim", ClaimDirective)
     app.add_directive("claims-matrix", ClaimsMatrixDirective)
-    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
+    app.add_role("claim-holds", ClaimRangeRole(HOLDS))
+    app.add_role("claim-fails", ClaimRangeRole(FAILS))
+    app.connect("build-finished", write_export)
+    return {"version": "2", "parallel_read_safe": True, "parallel_write_safe": True}

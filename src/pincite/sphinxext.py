@@ -251,6 +251,10 @@ class PinnedDiffDirective(CitingDirective):
         "pyobject": directives.unchanged_required,
         "old-pyobject": directives.unchanged_required,
         "new-pyobject": directives.unchanged_required,
+        "start-after": directives.unchanged_required,
+        "start-at": directives.unchanged_required,
+        "end-before": directives.unchanged_required,
+        "end-at": directives.unchanged_required,
         "caption": directives.unchanged,
         "name": directives.unchanged,
     }
@@ -267,9 +271,14 @@ class PinnedDiffDirective(CitingDirective):
         common = self.options.get("pyobject")
         old_obj = self.options.get("old-pyobject", common)
         new_obj = self.options.get("new-pyobject", common)
+        # The same narrowing applies to both sides: the part of the symbol that changed.
+        narrow = {
+            key.replace("-", "_"): self.options.get(key)
+            for key in ("start-after", "start-at", "end-before", "end-at")
+        }
         try:
-            old_rel, old_sl, old_sha = self.slice_of(old_id, old_path, pyobject=old_obj)
-            new_rel, new_sl, new_sha = self.slice_of(new_id, new_path, pyobject=new_obj)
+            old_rel, old_sl, old_sha = self.slice_of(old_id, old_path, pyobject=old_obj, **narrow)
+            new_rel, new_sl, new_sha = self.slice_of(new_id, new_path, pyobject=new_obj, **narrow)
         except PinciteError as exc:
             return _warn(self, exc)
         old_label = f"{old_rel.label} {old_path} L{old_sl.start}-L{old_sl.end}"
