@@ -52,7 +52,9 @@ def parse_scope(text: str, grid: Grid) -> Scope:
     head, _, on = text.partition(" on ")
     line, _, spec = head.strip().partition(" ")
     if line not in grid.lines:
-        raise CatalogError(f"scope {text!r}: unknown line {line!r} (known: {', '.join(grid.lines)})")
+        raise CatalogError(
+            f"scope {text!r}: unknown line {line!r} (known: {', '.join(grid.lines)})"
+        )
     try:
         specifier = SpecifierSet(spec.strip())
     except InvalidSpecifier:
@@ -195,7 +197,10 @@ def load_results(catalog: Catalog, path: Path = RESULTS, folder: Path = HERE) ->
             f"{', '.join(FINGERPRINTED)}; run `nox -s matrix`"
         )
     if set(envs) != set(catalog.envs):
-        missing, extra = sorted(set(catalog.envs) - set(envs)), sorted(set(envs) - set(catalog.envs))
+        missing, extra = (
+            sorted(set(catalog.envs) - set(envs)),
+            sorted(set(envs) - set(catalog.envs)),
+        )
         raise CatalogError(
             f"{path}: results do not cover the grid (missing {missing}, unknown {extra}); "
             "run `nox -s matrix`"

@@ -152,7 +152,14 @@ def run_env(builder: Builder, env: Env, out: Path) -> dict:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as sink:
         code = subprocess.run(
-            [str(python), str(HERE / "run.py"), "--env", env.id, "--out", str(out / f"{env.id}.json")],
+            [
+                str(python),
+                str(HERE / "run.py"),
+                "--env",
+                env.id,
+                "--out",
+                str(out / f"{env.id}.json"),
+            ],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=child_env,
@@ -184,7 +191,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     builder = Builder(catalog.grid)
-    print(f"running {len(envs)} environments with {args.jobs} jobs; uv {' '.join(builder.index_args)}")
+    print(
+        f"running {len(envs)} environments with {args.jobs} jobs; uv {' '.join(builder.index_args)}"
+    )
     began = time.perf_counter()
     # Environments sharing a base run together, so each base is built once, early.
     ordered = sorted(envs, key=lambda e: (e.base, e.id))
@@ -197,7 +206,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         "jobs": args.jobs,
         "wall_seconds": round(total, 1),
         "installs": {k: round(v, 1) for k, v in sorted(builder.seconds.items())},
-        "envs": {r["env"]: {k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()} for r in rows},
+        "envs": {
+            r["env"]: {k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()}
+            for r in rows
+        },
     }
     name = f"timings-{args.shard.replace('/', 'of')}.json" if args.shard else "timings.json"
     (out / name).write_text(json.dumps(report, indent=2) + "\n")
@@ -253,7 +265,9 @@ def check_committed(data: dict) -> int:
         for claim_id, res in run["results"].items():
             was = old.get(claim_id, {})
             if (was.get("outcome"), was.get("numbers")) != (res["outcome"], res["numbers"]):
-                differ.append(f"{env_id} {claim_id}: committed {was.get('outcome')!r}, now {res['outcome']!r}")
+                differ.append(
+                    f"{env_id} {claim_id}: committed {was.get('outcome')!r}, now {res['outcome']!r}"
+                )
     if differ:
         print(f"{RESULTS.relative_to(ROOT)} is stale:\n  " + "\n  ".join(differ), file=sys.stderr)
         return 1
@@ -263,17 +277,25 @@ def check_committed(data: dict) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run a command."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run environments of the grid")
     run.add_argument("--shard", help="I/N: run the I-th of N shards (whole bases per shard)")
     run.add_argument("--only", nargs="+", metavar="ENV", help="only these environment ids")
-    run.add_argument("--newest", action="store_true", help="only the newest release per line and backend")
+    run.add_argument(
+        "--newest", action="store_true", help="only the newest release per line and backend"
+    )
     run.add_argument("--jobs", type=int, default=2, help="environments run at once (default 2)")
-    run.add_argument("--out", default=str(OUT_DIR), help="folder for the runs (default build/matrix)")
+    run.add_argument(
+        "--out", default=str(OUT_DIR), help="folder for the runs (default build/matrix)"
+    )
     merge = sub.add_parser("merge", help="write claims/results.json from complete runs")
     merge.add_argument("--out", nargs="+", default=[str(OUT_DIR)], help="folders holding runs")
-    merge.add_argument("--check", action="store_true", help="only compare with the committed results")
+    merge.add_argument(
+        "--check", action="store_true", help="only compare with the committed results"
+    )
     args = parser.parse_args(argv)
     try:
         return cmd_run(args) if args.command == "run" else cmd_merge(args)

@@ -7,6 +7,7 @@ TensorFlow, PyTorch; tf.keras 2.12–2.15". Pure Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from catalog import FAILS, HOLDS, NA, Catalog, Claim
 from grid import BACKEND_LABELS, Env
@@ -92,10 +93,14 @@ def boundaries(catalog: Catalog, results: dict) -> list[dict]:
         for line_id, line in catalog.grid.lines.items():
             for backend in line.backends:
                 envs = sorted(
-                    (e for e in catalog.envs.values() if e.line == line_id and e.backend == backend),
+                    (
+                        e
+                        for e in catalog.envs.values()
+                        if e.line == line_id and e.backend == backend
+                    ),
                     key=lambda e: e.version,
                 )
-                for before, after in zip(envs, envs[1:], strict=False):
+                for before, after in pairwise(envs):
                     a, b = outcome_of(claim, before, results), outcome_of(claim, after, results)
                     if NA not in (a, b) and a != b:
                         found.append(

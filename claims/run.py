@@ -46,8 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     lab = proofs.Lab(env.line)
     loaded = __import__(RELEASE_MODULE[env.line]).__version__
     if loaded != env.release or lab.backend != env.backend:
-        print(f"{env.id}: loaded {loaded} on {lab.backend}, the grid says {env.release} on "
-              f"{env.backend}: the environment is broken", file=sys.stderr)
+        print(
+            f"{env.id}: loaded {loaded} on {lab.backend}, the grid says {env.release} on "
+            f"{env.backend}: the environment is broken",
+            file=sys.stderr,
+        )
         return 2
     results = {}
     for claim in catalog.claims.values():

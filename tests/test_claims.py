@@ -119,7 +119,10 @@ def test_grid_base_requirements_include_the_lines_that_use_them() -> None:
         (lambda t: t.replace('"" = "new"', '">=9" = "new"'), "no base admits release 3.13.2"),
         (lambda t: t.replace('"<3.13" = "old"', '"<<3" = "old"'), "Invalid specifier"),
         (lambda t: t.replace('"3.14.1", "3.15.1"', '"3.14.1", "3.14.2"'), "two releases"),
-        (lambda t: t.replace("tensorflow = { \"\" = \"tf\" }\n\n", "tpu = { \"\" = \"tf\" }\n\n"), "unknown backend 'tpu'"),
+        (
+            lambda t: t.replace('tensorflow = { "" = "tf" }\n\n', 'tpu = { "" = "tf" }\n\n'),
+            "unknown backend 'tpu'",
+        ),
     ],
 )
 def test_bad_grid_is_refused_naming_the_entry(tmp_path: Path, edit, message) -> None:
@@ -170,8 +173,11 @@ def test_scopes_admit_exactly_their_part_of_the_grid(small) -> None:
     [
         (lambda t: t.replace('"tf_keras"]\n\n', '"keras-9"]\n\n', 1), "unknown line 'keras-9'"),
         (lambda t: t.replace("keras >=3.14", "keras >>3.14"), "is not a version specifier"),
-        (lambda t: t.replace("on tensorflow\"", "on tpu\""), "has no backend ['tpu']"),
-        (lambda t: t.replace('runs = ["keras on tensorflow", ', "runs = ["), "reaches beyond 'runs'"),
+        (lambda t: t.replace('on tensorflow"', 'on tpu"'), "has no backend ['tpu']"),
+        (
+            lambda t: t.replace('runs = ["keras on tensorflow", ', "runs = ["),
+            "reaches beyond 'runs'",
+        ),
         (lambda t: t.replace('statement = "scaled"\n', ""), "field 'statement' is missing"),
     ],
 )
@@ -265,7 +271,9 @@ def test_ranges_are_computed_from_the_results(small) -> None:
     )
     # An accepted error is stated as "does not hold"; n/a environments appear nowhere.
     assert ranges.summary(cat, results, mirrored, "does not hold") == "Keras 3.12 on TensorFlow"
-    found = {(b["claim"], b["backend"], b["before"], b["after"]) for b in ranges.boundaries(cat, results)}
+    found = {
+        (b["claim"], b["backend"], b["before"], b["after"]) for b in ranges.boundaries(cat, results)
+    }
     assert found == {
         ("divided", "jax", "3.12.4", "3.13.2"),
         ("divided", "jax", "3.13.2", "3.14.1"),

@@ -111,7 +111,9 @@ class ClaimDirective(SphinxDirective):
             if res.get("detail"):
                 lines.append(res["detail"])
             box += nodes.paragraph("", f"Measured where it does not hold, {example.label}:")
-            box += nodes.literal_block("\n".join(lines), "\n".join(lines), classes=["claim-numbers"])
+            box += nodes.literal_block(
+                "\n".join(lines), "\n".join(lines), classes=["claim-numbers"]
+            )
         cited = "; ".join(f"{c['label']} ({c['why']})" for c in catalog.grid.cited_only.values())
         box += _para("Cited, not executed:", cited + ".", ["claim-cited"])
         grid_ref = addnodes.pending_xref(
@@ -119,7 +121,11 @@ class ClaimDirective(SphinxDirective):
         )
         grid_ref += nodes.inline("", "the release grid")
         box += nodes.paragraph(
-            "", "", nodes.Text(f"Run in {_count(catalog, claim)} environments of "), grid_ref, nodes.Text(".")
+            "",
+            "",
+            nodes.Text(f"Run in {_count(catalog, claim)} environments of "),
+            grid_ref,
+            nodes.Text("."),
         )
         # The label, through the standard domain's API (cleared when the page is re-read).
         std = self.env.domains.standard_domain
@@ -182,7 +188,9 @@ class ClaimsMatrixDirective(SphinxDirective):
             backends = list(line.backends)
             section = nodes.rubric("", f"{line.label}")
             legend = (
-                "Each cell shows " + ", ".join(f"{BACKEND_LABELS[b]}" for b in backends) + " in order."
+                "Each cell shows "
+                + ", ".join(f"{BACKEND_LABELS[b]}" for b in backends)
+                + " in order."
                 if len(backends) > 1
                 else ""
             )

@@ -157,7 +157,7 @@ def test_citation_headers_link_to_upstream_permalinks(browser) -> None:
 @pytest.mark.parametrize("width", [390, 1280])
 def test_readable_at_phone_and_desktop_width(browser, width: int) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for name in ("index", "call-chain", "matrix"):
+    for name in ("index", "call-chain", "matrix", "proofs", "boundaries"):
         visit = Visit(browser, SITE, width=width)
         visit.open(SITE / f"{name}.html")
         overflow = visit.page.evaluate(
@@ -198,3 +198,40 @@ def test_offline_archive_unpacks_and_opens(browser, tmp_path: Path) -> None:
     assert "Where do layer losses go?" in visit.page.title()
     assert visit.outside == [] and visit.failed == [] and visit.errors == []
     visit.close()
+
+
+def test_claim_boxes_state_computed_ranges(browser) -> None:
+    import json
+
+    exported = json.loads((SITE / "claims.json").read_text())
+    visit = Visit(browser, SITE)
+    visit.open(SITE / "proofs.html")
+    boxes = visit.page.locator(".claim.admonition")
+    assert boxes.count() == len(exported["claims"])
+    box = visit.page.locator("#claim-activity-regularizer-batch-mean")
+    holds = box.locator(".claim-holds").inner_text()
+    fails = box.locator(".claim-fails").inner_text()
+    # The box says what the export says: the releases where it held and where it did not.
+    held = {
+        r["versions"]["keras"].rsplit(".", 1)[0]
+        for r in exported["results"]
+        if r["claim"] == "activity-regularizer-batch-mean"
+        and r["line"] == "keras"
+        and r["outcome"] == "holds"
+    }
+    newest, oldest = max(held, key=lambda v: tuple(map(int, v.split(".")))), min(
+        held, key=lambda v: tuple(map(int, v.split(".")))
+    )
+    assert f"Keras {oldest}–{newest}" in holds
+    assert "Keras 3.0–" in fails
+    assert "Cited, not executed" in box.inner_text()
+    visit.close()
+
+
+def test_export_is_served_with_the_site() -> None:
+    import json
+
+    exported = json.loads((SITE / "claims.json").read_text())
+    envs = {r["env"] for r in exported["results"]}
+    assert len(envs) >= 45
+    assert {r["outcome"] for r in exported["results"]} <= {"holds", "does not hold", "n/a"}
