@@ -111,9 +111,11 @@ class ClaimDirective(SphinxDirective):
             if res.get("detail"):
                 lines.append(res["detail"])
             box += nodes.paragraph("", f"Measured where it does not hold, {example.label}:")
-            box += nodes.literal_block(
+            numbers = nodes.literal_block(
                 "\n".join(lines), "\n".join(lines), classes=["claim-numbers"]
             )
+            numbers["language"] = "text"
+            box += numbers
         cited = "; ".join(f"{c['label']} ({c['why']})" for c in catalog.grid.cited_only.values())
         box += _para("Cited, not executed:", cited + ".", ["claim-cited"])
         grid_ref = addnodes.pending_xref(
