@@ -224,6 +224,20 @@ class ClaimsMatrixDirective(SphinxDirective):
                     row += nodes.entry("", nodes.paragraph("", cell))
                 body += row
             out.append(table)
+        # Each claim's ranges, computed from the same results as the tables above.
+        out.append(nodes.rubric("", "Where each claim holds"))
+        ranges_list = nodes.definition_list(classes=["grid-ranges"])
+        for claim in catalog.claims.values():
+            definition = nodes.definition()
+            for outcome, label in ((HOLDS, "holds:"), (FAILS, "does not hold:")):
+                text = ranges.summary(catalog, results, claim, outcome)
+                if text:
+                    definition += _para(label, text, [])
+            item = nodes.definition_list_item()
+            item += nodes.term("", "", _claim_ref(claim.id))
+            item += definition
+            ranges_list += item
+        out.append(ranges_list)
         versions = nodes.bullet_list(classes=["grid-versions"])
         for env in catalog.envs.values():
             info = results["envs"][env.id]

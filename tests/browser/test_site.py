@@ -219,8 +219,9 @@ def test_claim_boxes_state_computed_ranges(browser) -> None:
         and r["line"] == "keras"
         and r["outcome"] == "holds"
     }
-    newest, oldest = max(held, key=lambda v: tuple(map(int, v.split(".")))), min(
-        held, key=lambda v: tuple(map(int, v.split(".")))
+    newest, oldest = (
+        max(held, key=lambda v: tuple(map(int, v.split(".")))),
+        min(held, key=lambda v: tuple(map(int, v.split(".")))),
     )
     assert f"Keras {oldest}–{newest}" in holds
     assert "Keras 3.0–" in fails
