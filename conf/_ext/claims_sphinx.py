@@ -270,4 +270,10 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_role("claim-holds", ClaimRangeRole(HOLDS))
     app.add_role("claim-fails", ClaimRangeRole(FAILS))
     app.connect("build-finished", write_export)
-    return {"version": "2", "parallel_read_safe": True, "parallel_write_safe": True}
+    # Bump env_version whenever the nodes this extension builds change: pages are re-read.
+    return {
+        "version": "2",
+        "env_version": 3,
+        "parallel_read_safe": True,
+        "parallel_write_safe": True,
+    }
