@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import threading
 from pathlib import Path
 
@@ -35,6 +37,11 @@ def cached_files(cache: Cache) -> list[Path]:
     return sorted(p for p in cache.root.rglob("*") if p.is_file())
 
 
+def content_name(blob: Path) -> str:
+    """The content sha256 in a blob's name (``<scope>-<sha256>``)."""
+    return blob.name.rsplit("-", 1)[-1]
+
+
 def test_range_request_fetches_only_the_compressed_member(
     project: Project, cache: Cache, index: FakeIndex
 ) -> None:
@@ -48,7 +55,7 @@ def test_range_request_fetches_only_the_compressed_member(
     wheel_size = len(next(iter(project.wheels.values())))
     assert http.stats.bytes_by_kind["range"] == entry.compressed_size < wheel_size / 10
     assert "whole" not in http.stats.bytes_by_kind
-    assert [p.name for p in cached_files(cache)] == [entry.sha256]
+    assert [content_name(p) for p in cached_files(cache)] == [entry.sha256]
 
 
 def test_warm_cache_needs_no_network_and_works_offline(
@@ -168,7 +175,7 @@ def test_tampered_cache_entry_is_dropped_and_refetched(
     blob.write_bytes(blob.read_bytes()[:-5])  # truncated on disk
     assert store.read_text("toy-1", PATH) == TRAINING_PY
     assert len(index.file_hits) == 2
-    assert sha256_hex(blob.read_bytes()) == blob.name
+    assert sha256_hex(blob.read_bytes()) == content_name(blob)
 
 
 def test_tampered_cache_entry_offline_is_reported_not_served(
@@ -204,7 +211,7 @@ def test_two_stores_sharing_one_cache_at_once(
         t.join()
     assert errors == []
     blobs = cached_files(cache)
-    assert len(blobs) == 2 and all(sha256_hex(b.read_bytes()) == b.name for b in blobs)
+    assert len(blobs) == 2 and all(sha256_hex(b.read_bytes()) == content_name(b) for b in blobs)
 
 
 def test_slow_server_times_out_with_a_clear_message(
@@ -223,6 +230,9 @@ def test_slow_server_times_out_with_a_clear_message(
     index.server.clear_all_handlers()
     index.server.expect_request(__import__("re").compile(".*")).respond_with_handler(slow)
     http = HttpClient(timeout=0.5, retries=2, backoff=0.0, sleep=lambda s: None)
-    with pytest.raises(FetchError, match=r"timed out after 0\.5 s"):
+    with pytest.raises(FetchError, match=r"no answer within 0\.5 s") as info:
         store_for(project, cache, http, index).read_bytes("toy-1", PATH)
+    # The message names the timeout that fired and how long the fetch took in all.
+    m = re.search(r"after 2 attempts, ([\d.]+) s in all; pincite_timeout is 0.5 s", str(info.value))
+    assert m and 0.9 <= float(m[1]) < 3.0, str(info.value)
     assert cached_files(cache) == []

@@ -10,7 +10,7 @@ import pytest
 from conftest import FakeIndex, Project, make_wheel
 from pincite.errors import IntegrityError, LockError, PinsError
 from pincite.http import HttpClient
-from pincite.lock import build_lock, check_fresh, dump_lock, load_lock
+from pincite.lock import build_lock, check_fresh, content_digest, dump_lock, load_lock
 from pincite.pins import load_pins
 
 GOOD = """\
@@ -71,13 +71,19 @@ def test_lock_round_trip_and_malformed_lock(project: Project, tmp_path: Path) ->
     data = json.loads(project.lock.read_text())
     del data["releases"]["toy-2"]["files"]["toy_keras/src/engine/training.py"]["data_offset"]
     copy.write_text(json.dumps(data))
+    # A hand edit is refused by the content digest first ...
+    with pytest.raises(LockError, match=r"copy\.json: field 'content-sha256' does not match"):
+        load_lock(copy)
+    # ... and, re-stamped, by the field check.
+    data["content-sha256"] = content_digest(data["releases"])
+    copy.write_text(json.dumps(data))
     with pytest.raises(
         LockError,
         match=r"releases\.toy-2\.files\.toy_keras/src/engine/training\.py: field 'data_offset'",
     ):
         load_lock(copy)
     copy.write_text("{not json")
-    with pytest.raises(LockError, match=r"copy\.json: not valid JSON"):
+    with pytest.raises(LockError, match=r"copy\.json: not readable JSON"):
         load_lock(copy)
 
 

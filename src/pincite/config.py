@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 
+from sphinx.errors import ConfigError
+
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
@@ -60,6 +62,15 @@ class PinciteConfig:
     def from_sphinx(cls, config) -> PinciteConfig:  # type: ignore[no-untyped-def]
         """Collect the ``pincite_*`` values (paths already resolved at ``config-inited``)."""
         values = {f.name: getattr(config, f"pincite_{f.name}") for f in fields(cls)}
+        # `-D pincite_timeout=2` arrives as a string; a bad value is refused with its name.
+        try:
+            values["timeout"] = float(values["timeout"])
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"pincite_timeout must be a number of seconds, got {values['timeout']!r}"
+            ) from None
+        if values["timeout"] <= 0:
+            raise ConfigError(f"pincite_timeout must be positive, got {values['timeout']:g}")
         made = cls(**values)
         made.offline = bool(made.offline) or _env_flag("PINCITE_OFFLINE")
         return made
@@ -73,6 +84,7 @@ def register(app) -> None:  # type: ignore[no-untyped-def]
             f"pincite_{f.name}",
             f.default,
             f.metadata.get("rebuild", "env"),
-            types=(kind, int) if kind is float else (kind,),
+            # -D passes strings; from_sphinx converts and checks them.
+            types=(kind, int, str) if kind is float else (kind,),
             description=f.metadata["help"],
         )

@@ -34,6 +34,12 @@ class OfflineError(FetchError):
     subtype = "offline"
 
 
+class CacheError(PinciteError):
+    """The fetched-file cache cannot be read or written (full disk, permissions, a folder)."""
+
+    subtype = "cache"
+
+
 class IntegrityError(PinciteError):
     """Bytes did not match the hash or size the lock (or the index) promised."""
 

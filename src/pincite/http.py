@@ -59,21 +59,26 @@ class HttpClient:
     def _attempt(self, url: str, func: Callable[[], object]) -> object:
         """Run ``func`` with bounded retries on 5xx, resets and timeouts; 4xx fail at once."""
         delay = self.backoff
+        began = time.monotonic()
         for attempt in range(1, self.retries + 1):
             try:
                 return func()
             except urllib.error.HTTPError as exc:
                 if exc.code < 500 or attempt == self.retries:
                     raise FetchError(f"GET {url}: HTTP {exc.code} {exc.reason}") from None
-                reason = f"HTTP {exc.code}"
-            except TimeoutError:
-                reason = f"timed out after {self.timeout:g} s"
-                if attempt == self.retries:
-                    raise FetchError(f"GET {url}: {reason}") from None
             except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-                reason = str(getattr(exc, "reason", exc)) or type(exc).__name__
                 if attempt == self.retries:
-                    raise FetchError(f"GET {url}: {reason} (after {attempt} attempts)") from None
+                    reason = getattr(exc, "reason", exc)
+                    if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
+                        # Say which timeout fired, and how long the whole fetch took.
+                        why = f"no answer within {self.timeout:g} s"
+                    else:
+                        why = str(reason) or type(exc).__name__
+                    raise FetchError(
+                        f"GET {url}: {why} (gave up after {attempt} attempts, "
+                        f"{time.monotonic() - began:.1f} s in all; pincite_timeout is "
+                        f"{self.timeout:g} s per attempt)"
+                    ) from None
             self.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import hashlib
 import json
 import os
+import re
 import tempfile
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pincite.atomic import write_atomic
 from pincite.errors import IntegrityError, LockError
 from pincite.http import HttpClient
 from pincite.index import find_wheel
-from pincite.pins import Release
+from pincite.pins import Release, check_release_id, path_problem
 from pincite.wheel import (
     COMPRESSIONS,
     check_member_name,
@@ -25,6 +26,7 @@ from pincite.wheel import (
 )
 
 LOCK_VERSION = 1
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -63,67 +65,88 @@ def _field(where: str, obj: dict, key: str, kind: type):
     return value
 
 
+def _sha(where: str, obj: dict, key: str) -> str:
+    value = _field(where, obj, key, str)
+    if not _HEX64.fullmatch(value):
+        raise LockError(f"{where}: field {key!r} must be 64 lower-case hex digits, got {value!r}")
+    return value
+
+
+def _count(where: str, obj: dict, key: str) -> int:
+    value = _field(where, obj, key, int)
+    if value < 0:
+        raise LockError(f"{where}: field {key!r} must not be negative, got {value}")
+    return value
+
+
+def content_digest(releases: dict) -> str:
+    """sha256 of the lock's ``releases`` in canonical JSON: what `nox -s lock` wrote."""
+    canonical = json.dumps(releases, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def load_lock(path: str | Path) -> dict[str, LockedRelease]:
-    """Parse the lock; errors name the file and the field."""
+    """Parse the lock; errors name the file and the field. An edited lock is refused."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise LockError(f"{path}: lock not found; run `nox -s lock`") from None
-    except ValueError as exc:
-        raise LockError(f"{path}: not valid JSON: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise LockError(f"{path}: not readable JSON: {exc}") from None
     if not isinstance(data, dict) or data.get("lock-version") != LOCK_VERSION:
         raise LockError(f"{path}: field 'lock-version' must be {LOCK_VERSION}")
     releases = _field(str(path), data, "releases", dict)
+    # The lock is generated: a digest of its content, written by `nox -s lock`, proves that no
+    # hash, offset or path in it was edited by hand (which would serve one file as another).
+    if data.get("content-sha256") != content_digest(releases):
+        raise LockError(
+            f"{path}: field 'content-sha256' does not match the lock's content: the lock was "
+            "edited by hand or is damaged; run `nox -s lock` to regenerate it"
+        )
     out: dict[str, LockedRelease] = {}
     for rid, rel in releases.items():
         where = f"{path}: releases.{rid}"
+        if problem := check_release_id(rid):
+            raise LockError(f"{where}: release id {problem}")
         files_raw = _field(where, rel, "files", dict)
         files = {}
         for fpath, f in files_raw.items():
             fwhere = f"{where}.files.{fpath}"
+            if problem := path_problem(fpath):
+                raise LockError(f"{where}.files: path {fpath!r} {problem}")
             compression = _field(fwhere, f, "compression", str)
             if compression not in COMPRESSIONS.values():
                 raise LockError(f"{fwhere}: field 'compression' must be stored or deflate")
-            sha = _field(fwhere, f, "sha256", str)
-            if len(sha) != 64:
-                raise LockError(f"{fwhere}: field 'sha256' must be 64 hex digits")
             files[fpath] = LockedFile(
-                sha256=sha,
-                size=_field(fwhere, f, "size", int),
-                data_offset=_field(fwhere, f, "data_offset", int),
-                compressed_size=_field(fwhere, f, "compressed_size", int),
+                sha256=_sha(fwhere, f, "sha256"),
+                size=_count(fwhere, f, "size"),
+                data_offset=_count(fwhere, f, "data_offset"),
+                compressed_size=_count(fwhere, f, "compressed_size"),
                 compression=compression,
             )
         out[rid] = LockedRelease(
             project=_field(where, rel, "project", str),
             version=_field(where, rel, "version", str),
             wheel=_field(where, rel, "wheel", str),
-            wheel_sha256=_field(where, rel, "wheel_sha256", str),
-            wheel_size=_field(where, rel, "wheel_size", int),
+            wheel_sha256=_sha(where, rel, "wheel_sha256"),
+            wheel_size=_count(where, rel, "wheel_size"),
             files=files,
         )
     return out
 
 
 def dump_lock(releases: dict[str, LockedRelease], path: str | Path) -> None:
-    """Write the lock atomically (sorted, stable, diff-friendly)."""
+    """Write the lock atomically (sorted, stable, diff-friendly), with its content digest."""
     path = Path(path)
+    body = {rid: asdict(rel) for rid, rel in sorted(releases.items())}
     data = {
         "lock-version": LOCK_VERSION,
         "generated-by": "nox -s lock (pincite lock); do not edit by hand",
-        "releases": {rid: asdict(rel) for rid, rel in sorted(releases.items())},
+        "content-sha256": content_digest(body),
+        "releases": body,
     }
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 def check_fresh(pins: dict[str, Release], lock: dict[str, LockedRelease], lock_path: Path) -> None:
@@ -134,8 +157,12 @@ def check_fresh(pins: dict[str, Release], lock: dict[str, LockedRelease], lock_p
         if locked is None:
             problems.append(f"release {rid!r} is not locked")
             continue
-        if (locked.project, locked.version, locked.wheel) != (rel.project, rel.version, rel.wheel):
-            problems.append(f"release {rid!r} is locked as {locked.wheel}, pinned as {rel.wheel}")
+        for name in ("project", "version", "wheel"):
+            if getattr(locked, name) != getattr(rel, name):
+                problems.append(
+                    f"release {rid!r}: {name} is locked as {getattr(locked, name)}, "
+                    f"pinned as {getattr(rel, name)}"
+                )
         missing = sorted(set(rel.files) - set(locked.files))
         if missing:
             problems.append(f"release {rid!r}: files not locked: {', '.join(missing)}")

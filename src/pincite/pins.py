@@ -7,9 +7,77 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
 from pincite.errors import PinsError
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]*$")
+
+
+def path_problem(path: object) -> str | None:
+    """Why ``path`` is not a safe relative path inside a wheel (None when it is).
+
+    Refused: absolute paths, backslashes, drive letters, empty, ``.`` and ``..`` segments. Such
+    a path would let a pins file or a lock write outside the folder it is materialised into.
+    """
+    if not isinstance(path, str) or not path:
+        return "is empty or not a string"
+    if path.startswith("/"):
+        return "is absolute"
+    if "\\" in path:
+        return "contains a backslash"
+    parts = path.split("/")
+    if ":" in parts[0]:
+        return "starts with a drive or scheme"
+    if "" in parts:
+        return "has an empty segment"
+    if "." in parts or ".." in parts:
+        return "has a '.' or '..' segment"
+    return None
+
+
+def check_release_id(rid: object) -> str | None:
+    """Why ``rid`` is not a valid release id (None when it is)."""
+    if not isinstance(rid, str) or not _ID_RE.match(rid) or ".." in rid:
+        return "must be lower-case letters, digits, '.', '-' (and no '..')"
+    return None
+
+
+def check_against_wheel(entry: dict, where: str) -> None:
+    """Refuse a block whose project, version, tag or title contradicts its wheel file name."""
+    try:
+        name, wheel_version, _build, _tags = parse_wheel_filename(entry["wheel"])
+    except InvalidWheelFilename as exc:
+        raise PinsError(f"{where}: field 'wheel': {exc}") from None
+    if canonicalize_name(entry["project"]) != name:
+        raise PinsError(
+            f"{where}: field 'project' is {entry['project']!r}, the wheel is of {name!r}"
+        )
+    try:
+        version = Version(entry["version"])
+    except InvalidVersion:
+        raise PinsError(f"{where}: field 'version' {entry['version']!r} is not a version") from None
+    if version != wheel_version:
+        raise PinsError(
+            f"{where}: field 'version' is {entry['version']}, the wheel is version {wheel_version}"
+        )
+    tag = entry["tag"].rsplit("/", 1)[-1]
+    try:
+        tag_version = Version(tag.lstrip("vV"))
+    except InvalidVersion:
+        tag_version = None
+    if tag_version != version:
+        raise PinsError(
+            f"{where}: field 'tag' {entry['tag']!r} does not name version {version} of the wheel"
+        )
+    title = entry.get("title", "")
+    if title and entry["version"] not in title and str(version) not in title:
+        raise PinsError(
+            f"{where}: field 'title' {title!r} does not mention version {entry['version']}"
+        )
+
+
 _REQUIRED = ("id", "project", "version", "wheel", "repository", "tag")
 
 
@@ -73,8 +141,8 @@ def load_pins(path: str | Path) -> dict[str, Release]:
                 raise PinsError(f"{where}: field {key!r} is missing or not a non-empty string")
         rid = entry["id"]
         where = f"{path}: release {rid!r}"
-        if not _ID_RE.match(rid):
-            raise PinsError(f"{where}: field 'id' must be lower-case letters, digits, '.', '-'")
+        if problem := check_release_id(rid):
+            raise PinsError(f"{where}: field 'id' {problem}")
         if rid in releases:
             raise PinsError(f"{where}: duplicate id")
         if not entry["wheel"].endswith(".whl"):
@@ -89,6 +157,12 @@ def load_pins(path: str | Path) -> dict[str, Release]:
             raise PinsError(f"{where}: field 'files' must be a list of paths inside the wheel")
         if len(set(files)) != len(files):
             raise PinsError(f"{where}: field 'files' lists a path twice")
+        for fpath in files:
+            if problem := path_problem(fpath):
+                raise PinsError(f"{where}: field 'files': {fpath!r} {problem}")
+        if "title" in entry and not isinstance(entry["title"], str):
+            raise PinsError(f"{where}: field 'title' must be a string")
+        check_against_wheel(entry, where)
         unknown = set(entry) - {*_REQUIRED, "path-map", "files", "title"}
         if unknown:
             raise PinsError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")

@@ -36,6 +36,18 @@ class Slice:
         return "\n".join(self.lines)
 
 
+def source_lines(source: str) -> list[str]:
+    """Lines as Python's tokenizer and ``ast`` number them: split on newlines only.
+
+    ``str.splitlines`` also splits on form feeds, vertical tabs and other separators that are
+    ordinary characters to Python, which would shift every upstream line number after them.
+    """
+    lines = re.split(r"\r\n|\r|\n", source)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
 def parse(source: str, filename: str = "<source>") -> ast.Module:
     """Parse ``source``; a syntax error becomes a SliceError naming file and line."""
     try:
@@ -62,35 +74,74 @@ def _scope_defs(body: Iterable[ast.stmt]) -> Iterable[ast.AST]:
                 yield from _scope_defs(handler.body)
 
 
-def symbol_table(tree: ast.Module) -> dict[str, list[tuple[int, int]]]:
-    """Every dotted name (``Class.method``, ``func.inner``) mapped to the spans defining it."""
-    table: dict[str, list[tuple[int, int]]] = {}
+#: Decorators that define one name in several pieces (property accessors, typing overloads).
+_ACCESSOR = re.compile(r"(^|\.)(property|setter|getter|deleter|overload)$")
+
+
+def _is_accessor(node: ast.AST) -> bool:
+    for dec in getattr(node, "decorator_list", []):
+        target = dec.func if isinstance(dec, ast.Call) else dec
+        if _ACCESSOR.search(ast.unparse(target)):
+            return True
+    return False
+
+
+def _definitions(tree: ast.Module) -> dict[str, list[tuple[int, int, bool]]]:
+    """Every dotted name mapped to its definitions: (start, end, is an accessor/overload)."""
+    table: dict[str, list[tuple[int, int, bool]]] = {}
 
     def visit(body: Iterable[ast.stmt], prefix: str) -> None:
         for node in _scope_defs(body):
             name = f"{prefix}{node.name}"  # type: ignore[attr-defined]
-            table.setdefault(name, []).append(_span(node))
+            table.setdefault(name, []).append((*_span(node), _is_accessor(node)))
             visit(node.body, name + ".")  # type: ignore[attr-defined]
 
     visit(tree.body, "")
     return table
 
 
+def symbol_table(tree: ast.Module) -> dict[str, list[tuple[int, int]]]:
+    """Every dotted name (``Class.method``, ``func.inner``) mapped to the spans defining it."""
+    return {name: [(s, e) for s, e, _ in defs] for name, defs in _definitions(tree).items()}
+
+
 def symbol_span(source: str, symbol: str, filename: str = "<source>") -> tuple[int, int]:
-    """Lines of ``symbol`` with its decorators; overloads and property accessors together."""
-    if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", symbol or ""):
-        raise SliceError(f"{symbol!r} is not a dotted Python name")
-    table = symbol_table(parse(source, filename))
-    spans = table.get(symbol)
-    if not spans:
-        near = difflib.get_close_matches(symbol, list(table), n=3, cutoff=0.6)
+    """Lines of ``symbol`` with its decorators; overloads and property accessors together.
+
+    A name defined more than once in one scope (not as accessors or overloads) must say which
+    definition it means: ``name[0]`` is the first, ``name[-1]`` the last, the one Python binds.
+    """
+    m = re.fullmatch(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?:\[(-?\d+)\])?", symbol or "")
+    if not m:
+        raise SliceError(f"{symbol!r} is not a dotted Python name (optionally with [index])")
+    name, index = m[1], m[2]
+    table = _definitions(parse(source, filename))
+    defs = table.get(name)
+    if not defs:
+        near = difflib.get_close_matches(name, list(table), n=3, cutoff=0.6)
         if not near:
-            last = symbol.rsplit(".", 1)[-1]
+            last = name.rsplit(".", 1)[-1]
             near = sorted(n for n in table if n.rsplit(".", 1)[-1] == last)[:3]
         hint = f"; did you mean {', '.join(near)}?" if near else ""
-        raise SliceError(f"symbol {symbol!r} not found in {filename}{hint}")
-    # All definitions of one name in one scope (overloads, getter/setter) form one citation.
-    return min(s for s, _ in spans), max(e for _, e in spans)
+        raise SliceError(f"symbol {name!r} not found in {filename}{hint}")
+    candidates = ", ".join(f"[{n}] L{s}-L{e}" for n, (s, e, _) in enumerate(defs))
+    if index is not None:
+        try:
+            start, end, _ = defs[int(index)]
+        except IndexError:
+            raise SliceError(
+                f"symbol {name!r} has {len(defs)} definition(s) in {filename} ({candidates}); "
+                f"there is no [{index}]"
+            ) from None
+        return start, end
+    # Accessors and overloads (all but possibly the last decorated so) form one citation.
+    if len(defs) == 1 or all(acc for _, _, acc in defs[:-1]):
+        return min(s for s, _, _ in defs), max(e for _, e, _ in defs)
+    raise SliceError(
+        f"symbol {name!r} is defined {len(defs)} times in one scope of {filename} "
+        f"({candidates}); cite one: {name}[0] for the first, {name}[-1] for the last (the one "
+        "Python binds)"
+    )
 
 
 def parse_line_range(spec: str, n_lines: int) -> tuple[int, int]:
@@ -100,6 +151,8 @@ def parse_line_range(spec: str, n_lines: int) -> tuple[int, int]:
         raise SliceError(f"invalid line range {spec!r}; use e.g. 120-140")
     start = int(m[1]) if m[1] else 1
     end = (int(m[3]) if m[3] else n_lines) if m[2] else start
+    if start > end:
+        raise SliceError(f"line range {spec!r} is reversed: it starts at {start}, after {end}")
     if not 1 <= start <= end <= n_lines:
         raise SliceError(f"line range {spec!r} is outside the file (1-{n_lines})")
     return start, end
@@ -130,14 +183,29 @@ def narrow(
                 return n
         raise SliceError(f"{option} pattern {pattern!r} not found in {what} (L{lo}-L{hi})")
 
+    first = start
+    start_option = None
     if start_after is not None:
-        start = find(start_after, start, end, "start-after") + 1
+        start, start_option = find(start_after, start, end, "start-after") + 1, "start-after"
     elif start_at is not None:
-        start = find(start_at, start, end, "start-at")
+        start, start_option = find(start_at, start, end, "start-at"), "start-at"
+
+    def find_end(pattern: str, option: str) -> int:
+        try:
+            return find(pattern, start, end, option)
+        except SliceError:
+            earlier = [n for n in range(first, start) if pattern and pattern in lines[n - 1]]
+            if earlier and start_option:
+                raise SliceError(
+                    f"{option} pattern {pattern!r} matches only at L{earlier[0]}, before the "
+                    f"slice starts at L{start} ({start_option}); the end must come after the start"
+                ) from None
+            raise
+
     if end_before is not None:
-        end = find(end_before, start, end, "end-before") - 1
+        end = find_end(end_before, "end-before") - 1
     elif end_at is not None:
-        end = find(end_at, start, end, "end-at")
+        end = find_end(end_at, "end-at")
     if start > end:
         raise SliceError(f"the patterns leave nothing of {what}")
     return start, end
@@ -171,7 +239,7 @@ def cite(
     filename: str = "<source>",
 ) -> Slice:
     """Cut one citation out of ``source``: symbol or line range, then patterns, then emphasis."""
-    all_lines = source.splitlines()
+    all_lines = source_lines(source)
     if not all_lines:
         raise SliceError(f"{filename} is empty")
     what = filename

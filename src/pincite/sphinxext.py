@@ -99,12 +99,19 @@ class CitingDirective(SphinxDirective):
 
     def slice_of(self, release_id: str, path: str, **options: Any) -> tuple[Any, Slice, str]:
         store, deps = get_store(self.config)
-        release = store.release(release_id)
-        entry = store.locked_file(release_id, path)
-        text = store.read_text(release_id, path)
-        sl = cite(text, filename=f"{release_id}:{path}", **options)
+        # Dependencies first, so that a page whose citation fails is read again once the pins,
+        # the lock or the cached file change (a failed read would otherwise be kept forever).
         for dep in deps:
             self.env.note_dependency(dep)
+        try:
+            release = store.release(release_id)
+            entry = store.locked_file(release_id, path)
+            self.env.note_dependency(str(store.blob_path(release_id, path)))
+            text = store.read_text(release_id, path)
+            sl = cite(text, filename=f"{release_id}:{path}", **options)
+        except PinciteError:
+            self.env.note_reread()
+            raise
         _record(self.env, self.env.docname, release, path, sl, entry.sha256)
         return release, sl, entry.sha256
 
@@ -330,11 +337,24 @@ def _init_store(app) -> None:  # type: ignore[no-untyped-def]
     if not app.config.pincite_pins:
         return
     store, _ = get_store(app.config)
+    if store.offline:
+        # Name every file a cold offline build lacks at once, not the first one only.
+        missing = store.missing_offline()
+        if missing:
+            logger.warning(
+                "offline build, but %d cited file(s) are not in the cache at %s: %s; "
+                "build once online to fetch them",
+                len(missing),
+                store.cache.root,
+                "; ".join(missing),
+                type=WARNING_TYPE,
+                subtype="offline",
+            )
     root = app.config.pincite_materialize_dir
     if root:
         try:
-            for rid, locked in sorted(store.lock.items()):
-                for fpath in sorted(locked.files):
+            for rid in sorted(store.pins):  # only pinned releases, never stray lock entries
+                for fpath in sorted(store.lock[rid].files):
                     store.materialize(rid, fpath, Path(root))
         except PinciteError as exc:
             raise ConfigError(f"pincite: while materialising into {root}: {exc}") from None

@@ -8,8 +8,17 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from pincite.atomic import check_inside, write_atomic
 from pincite.cache import Cache, sha256_hex
-from pincite.errors import FetchError, IntegrityError, LockError, OfflineError, PinsError
+from pincite.errors import (
+    CacheError,
+    FetchError,
+    IntegrityError,
+    LockError,
+    OfflineError,
+    PinciteError,
+    PinsError,
+)
 from pincite.http import HttpClient, RangeNotSupported
 from pincite.index import IndexFile, default_index_url, project_files
 from pincite.lock import LockedFile, LockedRelease
@@ -84,17 +93,31 @@ class SourceStore:
                 "add it to the release's `files` in the pins file and run `nox -s lock`"
             ) from None
 
+    def scope(self, release_id: str, path: str) -> str:
+        """What a cached blob was verified as: this wheel (by its sha256) and this path."""
+        return f"{self.lock[release_id].wheel_sha256}/{path}"
+
+    def blob_path(self, release_id: str, path: str) -> Path:
+        """Where the verified bytes of a cited file live in the cache."""
+        entry = self.locked_file(release_id, path)
+        return self.cache.path_for(entry.sha256, self.scope(release_id, path))
+
+    def cached(self, release_id: str, path: str) -> bytes | None:
+        """The verified bytes from the cache, or None; cache I/O errors name the file."""
+        entry = self.locked_file(release_id, path)
+        try:
+            return self.cache.get(entry.sha256, self.scope(release_id, path))
+        except CacheError as exc:
+            raise CacheError(f"{release_id}: {path}: {exc}") from None
+
     def read_bytes(self, release_id: str, path: str) -> bytes:
         """The exact bytes of ``path`` in the pinned wheel, verified by sha256."""
         entry = self.locked_file(release_id, path)
-        cached = self.cache.get(entry.sha256)
+        cached = self.cached(release_id, path)
         if cached is not None:
             return cached
         if self.offline:
-            raise OfflineError(
-                f"{release_id}: {path} (sha256 {entry.sha256[:12]}) is not in the cache at "
-                f"{self.cache.root} and the build is offline; build once online to fill it"
-            )
+            raise OfflineError(self.offline_message(release_id, path))
         wheel = self._wheel(release_id)
         try:
             raw = self.http.get_range(wheel.url, entry.data_offset, entry.compressed_size)
@@ -106,8 +129,37 @@ class SourceStore:
                 f"{release_id}: {path} fetched from {wheel.url} has sha256 {sha256_hex(data)}, "
                 f"the lock says {entry.sha256}"
             )
-        self.cache.put(entry.sha256, data)
+        self._put(release_id, path, data)
         return data
+
+    def offline_message(self, release_id: str, path: str) -> str:
+        """Why an offline build cannot have this file: absent, or corrupt and removed."""
+        entry = self.locked_file(release_id, path)
+        what = f"{release_id}: {path} (sha256 {entry.sha256[:12]})"
+        if self.cache.was_removed(entry.sha256, self.scope(release_id, path)):
+            state = f"was corrupt in the cache at {self.cache.root} and has been removed"
+        else:
+            state = f"is not in the cache at {self.cache.root}"
+        return f"{what} {state}, and the build is offline; build once online to fetch it"
+
+    def missing_offline(self) -> list[str]:
+        """Every locked file of a pinned release that an offline build could not read."""
+        missing = []
+        for rid in sorted(self.pins):
+            for fpath in sorted(self.lock.get(rid, _NO_FILES).files):
+                try:
+                    if self.cached(rid, fpath) is None:
+                        missing.append(f"{rid}: {fpath}")
+                except PinciteError as exc:
+                    missing.append(f"{rid}: {fpath} ({exc})")
+        return missing
+
+    def _put(self, release_id: str, path: str, data: bytes) -> None:
+        entry = self.locked_file(release_id, path)
+        try:
+            self.cache.put(entry.sha256, data, self.scope(release_id, path))
+        except CacheError as exc:
+            raise CacheError(f"{release_id}: {path}: {exc}") from None
 
     def read_text(self, release_id: str, path: str) -> str:
         """The cited file decoded as UTF-8 (universal newlines)."""
@@ -152,8 +204,8 @@ class SourceStore:
                     data = read_member(zf, fpath, f"{release_id} ({locked.wheel})")
                     if sha256_hex(data) != entry.sha256:
                         raise IntegrityError(f"{release_id}: {fpath} does not match the lock")
-                    self.cache.put(entry.sha256, data)
-        data = self.cache.get(locked.files[path].sha256)
+                    self._put(release_id, fpath, data)
+        data = self.cached(release_id, path)
         if data is None:  # pragma: no cover - just written and verified
             raise IntegrityError(f"{release_id}: {path} vanished from the cache")
         return data
@@ -161,10 +213,21 @@ class SourceStore:
     def materialize(self, release_id: str, path: str, root: Path) -> Path:
         """Write the verified file to ``root/<release_id>/<path>`` (for autodoc2); return it."""
         data = self.read_bytes(release_id, path)
-        dest = root / release_id / path
-        if not dest.exists() or dest.read_bytes() != data:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(dest.name + ".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(dest)
+        try:
+            dest = check_inside(root, root / release_id / path)
+        except ValueError as exc:
+            raise LockError(f"{release_id}: {path}: {exc}") from None
+        try:
+            if not dest.is_file() or dest.read_bytes() != data:
+                write_atomic(dest, data)
+        except OSError as exc:
+            raise CacheError(f"{release_id}: {path}: cannot write {dest}: {exc}") from None
         return dest
+
+
+#: A locked release with no files (for releases missing from a stale lock).
+class _NoFiles:
+    files: dict = {}
+
+
+_NO_FILES = _NoFiles()

@@ -1,0 +1,38 @@
+"""One way to write a file: a unique temporary name beside it, then an atomic rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: bytes, *, fsync: bool = False) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    The temporary name is unique (``mkstemp``), so concurrent writers never collide; on any
+    failure (a full disk, an interrupt) the temporary file is removed and ``path`` is untouched.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def check_inside(root: Path, path: Path) -> Path:
+    """``path``, resolved; ValueError unless it lies under ``root`` (no escape by ``..``/links)."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise ValueError(f"{path} would be written outside {root}")
+    return resolved
