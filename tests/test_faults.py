@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import errno
-
 import dataclasses
+import errno
 import io
 import json
 import socket
@@ -17,7 +16,7 @@ import pytest
 
 from conftest import PINS_TOML, TRAINING_PY, FakeIndex, Project, make_wheel
 from pincite.cache import Cache, sha256_hex
-from pincite.errors import CacheError, FetchError, PinsError, IntegrityError, LockError
+from pincite.errors import CacheError, FetchError, IntegrityError, LockError, PinsError
 from pincite.http import HttpClient
 from pincite.lock import build_lock, load_lock
 from pincite.pins import load_pins
@@ -128,7 +127,7 @@ def test_a_cache_blob_is_never_half_written(cache: Cache, monkeypatch) -> None:
 
     monkeypatch.setattr("os.fsync", explode)
     # A full disk is a CacheError naming the cache folder, never a raw OSError.
-    with pytest.raises(CacheError, match=f"No space left on device") as info:
+    with pytest.raises(CacheError, match="No space left on device") as info:
         cache.put(digest, data)
     assert str(cache.root) in str(info.value)
     assert cached(cache) == []

@@ -82,7 +82,9 @@ def register(app) -> None:  # type: ignore[no-untyped-def]
         kind = {"str": str, "bool": bool, "float": float}[str(f.type)]
         app.add_config_value(
             f"pincite_{f.name}",
-            f.default,
+            # Sphinx refuses `-D name=value` for float defaults; a numeric string default lets
+            # `-D pincite_timeout=2` through, and from_sphinx converts and checks it.
+            str(f.default) if kind is float else f.default,
             f.metadata.get("rebuild", "env"),
             # -D passes strings; from_sphinx converts and checks them.
             types=(kind, int, str) if kind is float else (kind,),

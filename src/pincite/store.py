@@ -7,6 +7,7 @@ import hashlib
 import tempfile
 import zipfile
 from pathlib import Path
+from types import MappingProxyType, SimpleNamespace
 
 from pincite.atomic import check_inside, write_atomic
 from pincite.cache import Cache, sha256_hex
@@ -218,16 +219,16 @@ class SourceStore:
         except ValueError as exc:
             raise LockError(f"{release_id}: {path}: {exc}") from None
         try:
-            if not dest.is_file() or dest.read_bytes() != data:
+            try:
+                unchanged = dest.read_bytes() == data
+            except FileNotFoundError:  # absent, or removed by a concurrent build
+                unchanged = False
+            if not unchanged:
                 write_atomic(dest, data)
         except OSError as exc:
             raise CacheError(f"{release_id}: {path}: cannot write {dest}: {exc}") from None
         return dest
 
 
-#: A locked release with no files (for releases missing from a stale lock).
-class _NoFiles:
-    files: dict = {}
-
-
-_NO_FILES = _NoFiles()
+#: Stands in for a release missing from a stale lock: it has no files.
+_NO_FILES = SimpleNamespace(files=MappingProxyType({}))
