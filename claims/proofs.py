@@ -582,3 +582,358 @@ def use_two_cpus() -> None:
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+
+# --------------------------------------------------------------------------------------------
+# The questions people keep asking (docs/questions.md), one proof each.
+# --------------------------------------------------------------------------------------------
+
+
+def _with_penalty(lab: Lab, kind: str) -> Any:
+    """The penalised layer: ``add_loss`` of PENALTY * sum(w**2) in ``call``, or an L2 kernel
+    regularizer of the same value."""
+    if kind == "add_loss":
+        return lab.linear_layer(penalty=PENALTY)
+    return lab.dense(kernel_regularizer=lab.keras.regularizers.L2(PENALTY))
+
+
+def _gradient_applied(lab: Lab, model: Any) -> np.ndarray:
+    """The gradient one SGD step applied, recovered from the weights it moved."""
+    return (W0 - lab.weights(model).reshape(W0.shape)) / LR
+
+
+@proof("evaluate-includes-layer-losses")
+def evaluate_includes_layer_losses(lab: Lab) -> Evidence:
+    """``evaluate()`` and ``val_loss`` report the compiled loss plus the layer losses."""
+    model = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)))
+    evaluated = float(model.evaluate(X, Y, verbose=0, return_dict=True)["loss"])
+    history = model.fit(X, Y, validation_data=(X, Y), batch_size=4, epochs=1, verbose=0)
+    val_loss = float(history.history["val_loss"][0])
+    # Validation runs after the epoch's step, on the updated weights.
+    expected_val = mse(W_AFTER) + PENALTY * float(np.sum(W_AFTER**2))
+    return Evidence(
+        "evaluate-includes-layer-losses",
+        holds=close(evaluated, mse(W0) + TERM) and close(val_loss, expected_val),
+        numbers={
+            "evaluate() loss": evaluated,
+            "mean compiled loss + term": mse(W0) + TERM,
+            "mean compiled loss alone (not it)": mse(W0),
+            "val_loss after one step": val_loss,
+            "mse + term at the updated weights": expected_val,
+        },
+    )
+
+
+@proof("symbolic-add-loss-refused")
+def symbolic_add_loss_refused(lab: Lab) -> Evidence:
+    """``model.add_loss(symbolic_tensor)`` on a functional model: refused, or trained?"""
+    keras, ops = lab.keras, lab.ops
+    inp = keras.Input(shape=(2,))
+    out = lab.dense()(inp)
+    model = keras.Model(inp, out)
+    expected = mse(W0) + float(np.mean(np.abs(X @ W0)))
+    try:
+        model.add_loss(ops.mean(ops.abs(out)))
+    except Exception as exc:
+        return Evidence(
+            "symbolic-add-loss-refused",
+            holds=True,
+            numbers={"model.add_loss(symbolic tensor)": f"{type(exc).__name__}"},
+            detail="refused: put the term in a layer's call() instead",
+        )
+    reported = lab.step(lab.compile(model))
+    return Evidence(
+        "symbolic-add-loss-refused",
+        holds=False,
+        numbers={
+            "model.add_loss(symbolic tensor)": "accepted",
+            "reported loss": reported,
+            "mse + mean|outputs|": expected,
+        },
+    )
+
+
+@proof("add-loss-outside-call-dropped")
+def add_loss_outside_call_dropped(lab: Lab) -> Evidence:
+    """``layer.add_loss(tensor)`` outside ``call``: listed, then dropped by the next pass."""
+    layer = lab.linear_layer()
+    model = lab.compile(lab.model(layer))
+    try:
+        layer.add_loss(lab.ops.sum(lab.ops.square(layer.w)) * PENALTY)
+    except Exception as exc:
+        return Evidence(
+            "add-loss-outside-call-dropped",
+            holds=False,
+            numbers={"layer.add_loss(tensor) outside call()": f"{type(exc).__name__}"},
+            detail=_last_line(exc),
+        )
+    listed = lab.losses(model)
+    reported = lab.step(model)
+    return Evidence(
+        "add-loss-outside-call-dropped",
+        holds=close(listed, [TERM]) and close(reported, mse(W0)),
+        numbers={
+            "model.losses after add_loss": listed,
+            "reported loss of the next step": reported,
+            "mean compiled loss alone": mse(W0),
+            "with the term (not it)": mse(W0) + TERM,
+        },
+    )
+
+
+@proof("regularizer-after-build-ignored")
+def regularizer_after_build_ignored(lab: Lab) -> Evidence:
+    """Setting ``layer.kernel_regularizer`` after the layer is built adds nothing."""
+    dense = lab.dense()
+    model = lab.compile(lab.model(dense))
+    dense.kernel_regularizer = lab.keras.regularizers.L2(PENALTY)
+    listed = lab.losses(model)
+    reported = lab.step(model)
+    return Evidence(
+        "regularizer-after-build-ignored",
+        holds=listed == [] and close(reported, mse(W0)),
+        numbers={
+            "model.losses": listed,
+            "reported loss": reported,
+            "mean compiled loss alone": mse(W0),
+            "with the penalty (not it)": mse(W0) + TERM,
+        },
+    )
+
+
+@proof("sample-weight-divides-by-batch-size")
+def sample_weight_divides_by_batch_size(lab: Lab) -> Evidence:
+    """The default reduction divides the weighted sum by the batch size, not the weights' sum."""
+    sw = np.array([1.0, 0.0, 1.0, 0.0], dtype="float32")
+    errors = ((X @ W0 - Y) ** 2).ravel()
+    model = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)))
+    reported = lab.step(model, sample_weight=sw)
+    by_batch = float((sw * errors).sum() / len(X))
+    by_weights = float((sw * errors).sum() / sw.sum())
+    return Evidence(
+        "sample-weight-divides-by-batch-size",
+        holds=close(reported, by_batch + TERM),
+        numbers={
+            "sample_weight": sw,
+            "reported loss": reported,
+            "sum(w * error) / batch size + term": by_batch + TERM,
+            "sum(w * error) / sum(w) + term (not it)": by_weights + TERM,
+        },
+    )
+
+
+@proof("mean-with-sample-weight-reduction")
+def mean_with_sample_weight_reduction(lab: Lab) -> Evidence:
+    """``reduction="mean_with_sample_weight"`` divides by the weights' sum; layer losses stay."""
+    sw = np.array([1.0, 0.0, 1.0, 0.0], dtype="float32")
+    errors = ((X @ W0 - Y) ** 2).ravel()
+    by_weights = float((sw * errors).sum() / sw.sum())
+    try:
+        loss = lab.keras.losses.MeanSquaredError(reduction="mean_with_sample_weight")
+    except Exception as exc:
+        return Evidence(
+            "mean-with-sample-weight-reduction",
+            holds=False,
+            numbers={'reduction="mean_with_sample_weight"': type(exc).__name__},
+            detail=_last_line(exc),
+        )
+    model = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)), loss=loss)
+    reported = lab.step(model, sample_weight=sw)
+    return Evidence(
+        "mean-with-sample-weight-reduction",
+        holds=close(reported, by_weights + TERM),
+        numbers={
+            "reported loss": reported,
+            "sum(w * error) / sum(w) + term": by_weights + TERM,
+            "sum(w * error) / batch size + term (not it)": float((sw * errors).sum() / 4) + TERM,
+        },
+    )
+
+
+@proof("compute-loss-override-used-by-fit-and-evaluate")
+def compute_loss_override_used_by_fit_and_evaluate(lab: Lab) -> Evidence:
+    """``fit`` and ``evaluate`` both call an overridden ``compute_loss``."""
+    keras, ops = lab.keras, lab.ops
+    calls: list[str] = []
+
+    class Counted(keras.Model):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, **kwargs):
+            calls.append("called")  # at trace time under jit/tf.function: still at least once
+            total = ops.mean(ops.square(ops.subtract(y_pred, y)))
+            for term in self.losses:
+                total = total + term
+            return total
+
+    inp = keras.Input(shape=(2,))
+    model = Counted(inp, lab.linear_layer(penalty=PENALTY)(inp))
+    lab.compile(model)
+    model.fit(X, Y, batch_size=4, epochs=1, verbose=0)
+    from_fit = len(calls)
+    model.evaluate(X, Y, verbose=0)
+    from_evaluate = len(calls) - from_fit
+    return Evidence(
+        "compute-loss-override-used-by-fit-and-evaluate",
+        holds=from_fit > 0 and from_evaluate > 0,
+        numbers={
+            "calls (or traces) from fit": from_fit,
+            "calls (or traces) from evaluate": from_evaluate,
+        },
+    )
+
+
+@proof("gradient-tape-loop-needs-losses")
+def gradient_tape_loop_needs_losses(lab: Lab) -> Evidence:
+    """A ``tf.GradientTape`` loop gets the layer losses only if it adds ``sum(model.losses)``."""
+    import tensorflow as tf
+
+    def gradient(add_losses: bool) -> np.ndarray:
+        model = lab.model(lab.linear_layer(penalty=PENALTY))
+        x, y = tf.constant(X), tf.constant(Y)
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss = tf.reduce_mean(tf.square(y_pred - y))
+            if add_losses:
+                loss = loss + tf.add_n(model.losses)
+        grads = tape.gradient(loss, model.trainable_variables)
+        return np.asarray(grads[0]).reshape(W0.shape)
+
+    without, with_losses = gradient(False), gradient(True)
+    full = mse_grad(W0) + 2 * PENALTY * W0
+    return Evidence(
+        "gradient-tape-loop-needs-losses",
+        holds=close(without, mse_grad(W0)) and close(with_losses, full),
+        numbers={
+            "gradient, loss = compiled only": without,
+            "gradient of the compiled loss": mse_grad(W0),
+            "gradient, loss + sum(model.losses)": with_losses,
+            "gradient of compiled + term": full,
+        },
+    )
+
+
+@proof("scale-regularization-loss-per-replica")
+def scale_regularization_loss_per_replica(lab: Lab) -> Evidence:
+    """In a custom loop under two replicas, ``tf.nn.compute_average_loss`` +
+    ``tf.nn.scale_regularization_loss`` give each replica its share; they sum to the total."""
+    tf = lab.tf if lab.tf is not None else importlib.import_module("tensorflow")
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    strategy = tf.distribute.MirroredStrategy(devices[:2])
+    with strategy.scope():
+        model = lab.model(lab.linear_layer(penalty=PENALTY))
+
+    def shard(ctx):
+        i = ctx.replica_id_in_sync_group
+        return tf.constant(X[2 * i : 2 * i + 2]), tf.constant(Y[2 * i : 2 * i + 2])
+
+    def replica_loss(x, y):
+        y_pred = model(x, training=True)
+        per_example = tf.reduce_mean(tf.square(y_pred - y), axis=-1)
+        loss = tf.nn.compute_average_loss(per_example, global_batch_size=len(X))
+        return loss + tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+
+    per_replica = strategy.run(
+        tf.function(replica_loss), args=strategy.experimental_distribute_values_from_function(shard)
+    )
+    parts = [float(v) for v in strategy.experimental_local_results(per_replica)]
+    replicas = strategy.num_replicas_in_sync
+    expected = [
+        float(((X[2 * i : 2 * i + 2] @ W0 - Y[2 * i : 2 * i + 2]) ** 2).sum()) / len(X)
+        + TERM / replicas
+        for i in range(replicas)
+    ]
+    return Evidence(
+        "scale-regularization-loss-per-replica",
+        holds=replicas == 2 and close(parts, expected) and close(sum(parts), mse(W0) + TERM),
+        numbers={
+            "replicas": replicas,
+            "each replica's loss": parts,
+            "sum of its squared errors / global batch + term / replicas": expected,
+            "sum over replicas": sum(parts),
+            "single-device total": mse(W0) + TERM,
+        },
+    )
+
+
+def _jax_custom_step(lab: Lab, kind: str, return_losses: bool) -> tuple[float, np.ndarray]:
+    """One step of a JAX ``train_step`` written as the "customizing fit" guide does."""
+    import jax
+
+    keras = lab.keras
+
+    class Custom(keras.Model):
+        def train_step(self, state, data):
+            tv, ntv, ov, mv = state
+            x, y = data[0], data[1]
+
+            def loss_fn(tv, ntv):
+                if return_losses:
+                    y_pred, ntv, losses = self.stateless_call(
+                        tv, ntv, x, training=True, return_losses=True
+                    )
+                else:
+                    y_pred, ntv = self.stateless_call(tv, ntv, x, training=True)
+                    losses = []
+                loss = self.compute_loss(x, y, y_pred)
+                for term in losses:
+                    loss = loss + term
+                return loss, ntv
+
+            (loss, ntv), grads = jax.value_and_grad(loss_fn, has_aux=True)(tv, ntv)
+            tv, ov = self.optimizer.stateless_apply(ov, grads, tv)
+            return {"loss": loss}, (tv, ntv, ov, mv)
+
+    inp = keras.Input(shape=(2,))
+    model = Custom(inp, _with_penalty(lab, kind)(inp))
+    lab.compile(model)
+    reported = lab.step(model)
+    return reported, _gradient_applied(lab, model)
+
+
+@proof("jax-custom-step-without-return-losses")
+def jax_custom_step_without_return_losses(lab: Lab) -> Evidence:
+    """JAX custom ``train_step`` without ``return_losses=True``: the add_loss term is lost; a
+    kernel regularizer is reported but gets no gradient."""
+    add_loss, add_loss_grad = _jax_custom_step(lab, "add_loss", False)
+    reg, reg_grad = _jax_custom_step(lab, "regularizer", False)
+    return Evidence(
+        "jax-custom-step-without-return-losses",
+        holds=close(add_loss, mse(W0))
+        and close(add_loss_grad, mse_grad(W0))
+        and close(reg, mse(W0) + TERM)
+        and close(reg_grad, mse_grad(W0)),
+        numbers={
+            "add_loss: reported loss": add_loss,
+            "add_loss: gradient applied": add_loss_grad,
+            "regularizer: reported loss": reg,
+            "regularizer: gradient applied": reg_grad,
+            "mean compiled loss": mse(W0),
+            "compiled + term": mse(W0) + TERM,
+            "gradient of the compiled loss": mse_grad(W0),
+            "gradient of compiled + term": mse_grad(W0) + 2 * PENALTY * W0,
+        },
+    )
+
+
+@proof("jax-custom-step-with-return-losses")
+def jax_custom_step_with_return_losses(lab: Lab) -> Evidence:
+    """With ``return_losses=True`` and the returned losses added, both get their gradient (and
+    ``compute_loss`` reports a kernel regularizer a second time)."""
+    add_loss, add_loss_grad = _jax_custom_step(lab, "add_loss", True)
+    reg, reg_grad = _jax_custom_step(lab, "regularizer", True)
+    full = mse_grad(W0) + 2 * PENALTY * W0
+    return Evidence(
+        "jax-custom-step-with-return-losses",
+        holds=close(add_loss, mse(W0) + TERM)
+        and close(add_loss_grad, full)
+        and close(reg_grad, full)
+        and close(reg, mse(W0) + 2 * TERM),
+        numbers={
+            "add_loss: reported loss": add_loss,
+            "add_loss: gradient applied": add_loss_grad,
+            "regularizer: reported loss": reg,
+            "regularizer: gradient applied": reg_grad,
+            "compiled + term": mse(W0) + TERM,
+            "compiled + 2 x term (the regularizer, reported twice)": mse(W0) + 2 * TERM,
+            "gradient of compiled + term": full,
+        },
+    )
