@@ -205,9 +205,12 @@ def test_claim_boxes_state_computed_ranges(browser) -> None:
 
     exported = json.loads((SITE / "claims.json").read_text())
     visit = Visit(browser, SITE)
-    visit.open(SITE / "proofs.html")
-    boxes = visit.page.locator(".claim.admonition")
-    assert boxes.count() == len(exported["claims"])
+    # Every claim has exactly one box, on the proofs page or the questions page.
+    ids = []
+    for name in ("questions", "proofs"):
+        visit.open(SITE / f"{name}.html")
+        ids += visit.page.locator(".claim.admonition").evaluate_all("els => els.map(e => e.id)")
+    assert sorted(ids) == sorted(f"claim-{c}" for c in exported["claims"])
     box = visit.page.locator("#claim-activity-regularizer-batch-mean")
     holds = box.locator(".claim-holds").inner_text()
     fails = box.locator(".claim-fails").inner_text()
@@ -236,3 +239,26 @@ def test_export_is_served_with_the_site() -> None:
     envs = {r["env"] for r in exported["results"]}
     assert len(envs) >= 45
     assert {r["outcome"] for r in exported["results"]} <= {"holds", "does not hold", "n/a"}
+
+
+@pytest.mark.parametrize(
+    ("words", "anchor"),
+    [
+        ("val_loss", "q-evaluate"),
+        ("return_losses", "q-jax"),
+        ("GradientTape", "q-tape"),
+        ("scale_regularization_loss", "q-scale"),
+        ("mean_with_sample_weight", "q-sample-weight"),
+    ],
+)
+def test_search_finds_each_question_by_its_words(browser, words: str, anchor: str) -> None:
+    visit = Visit(browser, SITE)
+    visit.open(SITE / "search.html", f"?q={words}")
+    visit.page.wait_for_selector("#search-results ul.search li", timeout=15000)
+    hits = visit.page.locator("#search-results ul.search li a").evaluate_all(
+        "els => els.map(e => e.getAttribute('href'))"
+    )
+    assert any(h.startswith("questions.html") for h in hits), hits
+    visit.open(SITE / "questions.html")
+    assert visit.page.locator(f"#{anchor}").count() == 1
+    visit.close()
