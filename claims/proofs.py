@@ -937,3 +937,123 @@ def jax_custom_step_with_return_losses(lab: Lab) -> Evidence:
             "gradient of compiled + term": full,
         },
     )
+
+
+@proof("masked-loss-divides-by-unmasked-steps")
+def masked_loss_divides_by_unmasked_steps(lab: Lab) -> Evidence:
+    """With a mask, the compiled per-timestep mean runs over the unmasked steps only; the layer
+    losses are added unmasked, once."""
+    keras, ops = lab.keras, lab.ops
+    xs = np.array(
+        [
+            [[1.0], [2.0], [0.0]],
+            [[1.0], [0.0], [0.0]],
+            [[2.0], [1.0], [3.0]],
+            [[1.0], [1.0], [0.0]],
+        ],
+        dtype="float32",
+    )
+    ys = np.ones((4, 3, 1), dtype="float32")
+
+    class Scale(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.supports_masking = True
+
+        def build(self, input_shape):
+            self.w = self.add_weight(name="w", shape=(), initializer="ones")
+            self.built = True
+
+        def call(self, x, mask=None):
+            self.add_loss(PENALTY * self.w * self.w)
+            return x * self.w
+
+    inp = keras.Input(shape=(3, 1))
+    model = keras.Model(inp, Scale()(keras.layers.Masking(0.0)(inp)))
+    reported = lab.step(lab.compile(model, lr=0.0), xs, ys)
+    mask = (xs != 0).astype("float32")
+    errors = (xs - ys) ** 2
+    masked = float((errors * mask).sum() / mask.sum())
+    return Evidence(
+        "masked-loss-divides-by-unmasked-steps",
+        holds=close(reported, masked + PENALTY),
+        numbers={
+            "unmasked timesteps": int(mask.sum()),
+            "reported loss": reported,
+            "mean over unmasked steps + penalty": masked + PENALTY,
+            "masked sum / all steps + penalty (not it)": float((errors * mask).sum() / errors.size)
+            + PENALTY,
+            "mean over all steps + penalty (not it)": float(errors.mean()) + PENALTY,
+        },
+    )
+
+
+@proof("mixed-precision-layer-losses-scaled")
+def mixed_precision_layer_losses_scaled(lab: Lab) -> Evidence:
+    """Under ``mixed_float16`` a layer loss is computed in float16, added to the total and
+    scaled by the loss-scale optimizer with it: the step equals the float32 one."""
+    keras = lab.keras
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = lab.model(lab.linear_layer(penalty=PENALTY))
+        # A small fixed starting scale: no overflow, so the first step is applied.
+        opt = keras.mixed_precision.LossScaleOptimizer(
+            keras.optimizers.SGD(learning_rate=LR), initial_scale=2.0
+        )
+        model.compile(optimizer=opt, loss="mse")
+        model(X)
+        dtypes = [str(lab.numpy(t).dtype) for t in model.losses]
+        reported = lab.step(model)
+        got_w = lab.weights(model)
+    except Exception as exc:
+        return Evidence(
+            "mixed-precision-layer-losses-scaled",
+            holds=False,
+            numbers={"training step under mixed_float16": type(exc).__name__},
+            detail=_last_line(exc),
+        )
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return Evidence(
+        "mixed-precision-layer-losses-scaled",
+        holds=dtypes == ["float16"] and close(reported, mse(W0) + TERM) and close(got_w, W_AFTER),
+        numbers={
+            "dtype of the add_loss term": dtypes,
+            "optimizer": type(model.optimizer).__name__,
+            "reported loss": reported,
+            "compiled + term": mse(W0) + TERM,
+            "w after one step": got_w,
+            "float32 update": W_AFTER,
+        },
+    )
+
+
+@proof("jax-data-parallel-same-update")
+def jax_data_parallel_same_update(lab: Lab) -> Evidence:
+    """``keras.distribution.DataParallel`` over two CPU devices: the same loss and update as on
+    one device, for an ``add_loss`` term and for a kernel regularizer."""
+    import jax
+
+    keras = lab.keras
+    devices = jax.devices()
+    if len(devices) < 2:
+        return Evidence(
+            "jax-data-parallel-same-update", holds=False, detail=f"needs 2 devices: {devices}"
+        )
+    numbers: dict[str, Any] = {"devices": len(devices[:2])}
+    holds = True
+    for kind in ("add_loss", "regularizer"):
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices[:2]))
+        try:
+            model = lab.compile(lab.model(_with_penalty(lab, kind)))
+            history = model.fit(X, Y, batch_size=4, epochs=1, verbose=0, shuffle=False)
+            reported = float(history.history["loss"][0])
+            got_w = lab.weights(model).reshape(W0.shape)
+        finally:
+            keras.distribution.set_distribution(None)
+        numbers[f"{kind}: reported loss"] = reported
+        numbers[f"{kind}: w after one step"] = got_w
+        holds = holds and close(reported, mse(W0) + TERM) and close(got_w, W_AFTER)
+    numbers["single-device loss"] = mse(W0) + TERM
+    numbers["single-device update"] = W_AFTER
+    return Evidence("jax-data-parallel-same-update", holds=holds, numbers=numbers)

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if env.line == "tf_keras":
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    if env.backend == "jax":  # two host devices for keras.distribution.DataParallel
+        os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
     import proofs
 
     if env.backend == "tensorflow":
