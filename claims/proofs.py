@@ -943,7 +943,7 @@ def jax_custom_step_with_return_losses(lab: Lab) -> Evidence:
 def masked_loss_divides_by_unmasked_steps(lab: Lab) -> Evidence:
     """With a mask, the compiled per-timestep mean runs over the unmasked steps only; the layer
     losses are added unmasked, once."""
-    keras, ops = lab.keras, lab.ops
+    keras = lab.keras
     xs = np.array(
         [
             [[1.0], [2.0], [0.0]],
@@ -1057,3 +1057,42 @@ def jax_data_parallel_same_update(lab: Lab) -> Evidence:
     numbers["single-device loss"] = mse(W0) + TERM
     numbers["single-device update"] = W_AFTER
     return Evidence("jax-data-parallel-same-update", holds=holds, numbers=numbers)
+
+
+@proof("time-distributed-add-loss-per-step")
+def time_distributed_add_loss_per_step(lab: Lab) -> Evidence:
+    """A layer calling ``add_loss`` inside ``TimeDistributed``: its term counts once per step."""
+    keras, ops = lab.keras, lab.ops
+    steps = 3
+
+    class Penalised(keras.layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(name="w", shape=(2, 1), initializer="ones")
+            self.built = True
+
+        def call(self, x, mask=None):
+            self.add_loss(0.5 * ops.sum(self.w))  # 1.0 per call
+            return ops.matmul(x, self.w)
+
+        def compute_output_shape(self, input_shape):
+            return (*input_shape[:-1], 1)
+
+    xs = np.ones((4, steps, 2), dtype="float32")
+    ys = np.zeros((4, steps, 1), dtype="float32")
+    compiled = 4.0  # every prediction is 2, every target 0
+    try:
+        inp = keras.Input(shape=(steps, 2))
+        model = keras.Model(inp, keras.layers.TimeDistributed(Penalised())(inp))
+        reported: float | str = lab.step(lab.compile(model, lr=0.0), xs, ys)
+    except Exception as exc:  # the training step cannot run: record how
+        reported = f"{type(exc).__name__}: {_last_line(exc)}"
+    return Evidence(
+        "time-distributed-add-loss-per-step",
+        holds=isinstance(reported, float) and close(reported, compiled + steps * 1.0),
+        numbers={
+            "timesteps": steps,
+            "reported loss": reported,
+            "compiled + term x timesteps": compiled + steps * 1.0,
+            "compiled + term once (not it)": compiled + 1.0,
+        },
+    )
