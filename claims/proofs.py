@@ -1096,3 +1096,39 @@ def time_distributed_add_loss_per_step(lab: Lab) -> Evidence:
             "compiled + term once (not it)": compiled + 1.0,
         },
     )
+
+
+@proof("callable-add-loss-piles-up")
+def callable_add_loss_piles_up(lab: Lab) -> Evidence:
+    """``add_loss(lambda: ...)`` in a loop inside ``call``: counted once per batch, or more?"""
+    keras = lab.keras
+
+    class Loop(keras.layers.Layer):
+        def call(self, x):
+            for i in range(3):
+                self.add_loss(lambda i=i: float(i))  # i bound now: terms 0, 1, 2
+            return x
+
+    once = mse(W0) + (0.0 + 1.0 + 2.0)
+    try:  # Keras 3 refuses the callable already while the model is built
+        inp = keras.Input(shape=(2,))
+        model = keras.Model(inp, lab.dense()(Loop()(inp)))
+        reported = lab.step(lab.compile(model, lr=0.0))
+    except Exception as exc:
+        return Evidence(
+            "callable-add-loss-piles-up",
+            holds=False,
+            numbers={"add_loss(callable) inside call()": type(exc).__name__},
+            detail=_last_line(exc),
+        )
+    entries = lab.losses(model)
+    return Evidence(
+        "callable-add-loss-piles-up",
+        holds=len(entries) > 3 and reported > once + 1e-6,
+        numbers={
+            "entries in model.losses after one step": len(entries),
+            "their values": entries,
+            "reported loss": reported,
+            "mse + (0 + 1 + 2), each term once": once,
+        },
+    )
