@@ -249,6 +249,9 @@ def test_export_is_served_with_the_site() -> None:
         ("GradientTape", "q-tape"),
         ("scale_regularization_loss", "q-scale"),
         ("mean_with_sample_weight", "q-sample-weight"),
+        ("mixed_float16", "q-mixed"),
+        ("TimeDistributed", "q-time-distributed"),
+        ("DataParallel", "q-data-parallel"),
     ],
 )
 def test_search_finds_each_question_by_its_words(browser, words: str, anchor: str) -> None:
