@@ -237,3 +237,20 @@ def project(tmp_path: Path, index: FakeIndex) -> Project:
     dump_lock(locked, lock)
     index.file_hits.clear()
     return Project(pins=pins, lock=lock, wheels={fn1: w1, fn2: w2})
+
+
+@pytest.fixture
+def overrides(project: Project, index: FakeIndex, tmp_path: Path) -> dict[str, object]:
+    """Point a Sphinx project at the toy project, a fresh cache and the loopback index."""
+    return {
+        "pincite_pins": str(project.pins),
+        "pincite_lock": str(project.lock),
+        "pincite_cache_dir": str(tmp_path / "cache"),
+        "pincite_index_url": index.url,
+    }
+
+
+def warnings_of(app) -> str:
+    """The build's warnings, minus the node re-registration noise of a second app in one test."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", app.warning.getvalue())
+    return "\n".join(line for line in text.splitlines() if "while setting up extension" not in line)

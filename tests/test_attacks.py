@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sphinx.errors import ConfigError
 
-from conftest import PINS_TOML, TRAINING_PY, FakeIndex, Project, make_wheel
+from conftest import PINS_TOML, TRAINING_PY, FakeIndex, Project, make_wheel, warnings_of
 from pincite.atomic import check_inside
 from pincite.cache import Cache
 from pincite.errors import IntegrityError, LockError, OfflineError, PinsError, SliceError
@@ -33,28 +33,12 @@ def sphinx_build(make_app, srcdir: Path, overrides: dict, **extra):
     return app
 
 
-def warnings_of(app) -> str:
-    """The build's warnings, minus the node re-registration noise of a second app in one test."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", app.warning.getvalue())
-    return "\n".join(line for line in text.splitlines() if "while setting up extension" not in line)
-
-
 def restamp(lock_path: Path, edit) -> None:
     """Edit the lock as an attacker who also recomputes its content digest would."""
     data = json.loads(lock_path.read_text())
     edit(data)
     data["content-sha256"] = content_digest(data["releases"])
     lock_path.write_text(json.dumps(data))
-
-
-@pytest.fixture
-def overrides(project: Project, index: FakeIndex, tmp_path: Path) -> dict[str, object]:
-    return {
-        "pincite_pins": str(project.pins),
-        "pincite_lock": str(project.lock),
-        "pincite_cache_dir": str(tmp_path / "cache"),
-        "pincite_index_url": index.url,
-    }
 
 
 def page(tmp_path: Path, body: str) -> Path:

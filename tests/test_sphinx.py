@@ -9,26 +9,9 @@ from pathlib import Path
 import pytest
 from sphinx.errors import ConfigError
 
-from conftest import FakeIndex, Project
+from conftest import FakeIndex, Project, warnings_of
 
 EXPECTED = Path(__file__).parent / "roots" / "test-basic" / "expected-doctree.txt"
-
-
-@pytest.fixture
-def overrides(project: Project, index: FakeIndex, tmp_path: Path) -> dict[str, object]:
-    """Point a test root at the toy project, a fresh cache and the loopback index."""
-    return {
-        "pincite_pins": str(project.pins),
-        "pincite_lock": str(project.lock),
-        "pincite_cache_dir": str(tmp_path / "cache"),
-        "pincite_index_url": index.url,
-    }
-
-
-def warnings_of(app) -> str:
-    """The build's warnings, minus the node re-registration noise of a second app in one test."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", app.warning.getvalue())
-    return "\n".join(line for line in text.splitlines() if "while setting up extension" not in line)
 
 
 def build(make_app, overrides, testroot: str, tmp_path: Path, app_kwargs=None, **extra):

@@ -52,6 +52,12 @@ def load() -> tuple[Catalog, dict]:
     return _load(tuple(p.stat().st_mtime_ns for p in INPUTS if p.exists()))
 
 
+def _note_inputs(env: Any) -> None:
+    """Every page showing grid data is read again when the catalog, results or grid change."""
+    for path in INPUTS:
+        env.note_dependency(str(path))
+
+
 def _warn(location: Any, message: str) -> None:
     logger.warning(message, location=location, type="claims", subtype="catalog")
 
@@ -78,8 +84,7 @@ class ClaimDirective(SphinxDirective):
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        for path in INPUTS:
-            self.env.note_dependency(str(path))
+        _note_inputs(self.env)
         try:
             catalog, results = load()
         except CatalogError as exc:
@@ -154,8 +159,7 @@ class ClaimRangeRole(SphinxRole):
         self.outcome = outcome
 
     def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
-        for path in INPUTS:
-            self.env.note_dependency(str(path))
+        _note_inputs(self.env)
         try:
             catalog, results = load()
         except CatalogError as exc:
@@ -176,8 +180,7 @@ class ClaimsMatrixDirective(SphinxDirective):
     option_spec: ClassVar[dict[str, Any]] = {}
 
     def run(self) -> list[nodes.Node]:
-        for path in INPUTS:
-            self.env.note_dependency(str(path))
+        _note_inputs(self.env)
         try:
             catalog, results = load()
         except CatalogError as exc:
