@@ -1132,3 +1132,44 @@ def callable_add_loss_piles_up(lab: Lab) -> Evidence:
             "mse + (0 + 1 + 2), each term once": once,
         },
     )
+
+
+@proof("rnn-cell-add-loss-counted-steps-plus-one")
+def rnn_cell_add_loss_counted_steps_plus_one(lab: Lab) -> Evidence:
+    """A cell calling ``add_loss``, inside ``RNN`` over T steps: how often does its term count?"""
+    keras, ops = lab.keras, lab.ops
+    steps = 3
+
+    class Cell(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.state_size = 1
+            self.output_size = 1
+
+        def build(self, input_shape):
+            self.w = self.add_weight(name="w", shape=(2, 1), initializer="ones")
+            self.built = True
+
+        def call(self, x, states, training=None):
+            self.add_loss(0.5 * ops.sum(self.w))  # 1.0 per call
+            return ops.matmul(x, self.w), [states[0]]
+
+    xs = np.ones((4, steps, 2), dtype="float32")
+    ys = np.zeros((4, 1), dtype="float32")
+    compiled = 4.0  # the last step's output is 2, the target 0
+    try:
+        inp = keras.Input(shape=(steps, 2))
+        model = keras.Model(inp, keras.layers.RNN(Cell())(inp))
+        reported: float | str = lab.step(lab.compile(model, lr=0.0), xs, ys)
+    except Exception as exc:  # the training step cannot run: record how
+        reported = f"{type(exc).__name__}: {_last_line(exc)}"
+    return Evidence(
+        "rnn-cell-add-loss-counted-steps-plus-one",
+        holds=isinstance(reported, float) and close(reported, compiled + (steps + 1) * 1.0),
+        numbers={
+            "timesteps": steps,
+            "reported loss": reported,
+            "compiled + term x (timesteps + 1)": compiled + (steps + 1) * 1.0,
+            "compiled + term x timesteps (not it)": compiled + steps * 1.0,
+        },
+    )
