@@ -33,11 +33,6 @@ class Base:
     id: str
     requires: tuple[str, ...]
 
-    @property
-    def digest(self) -> str:
-        """Short hash of the requirements: a changed base is rebuilt, never patched."""
-        return hashlib.sha256("\n".join(self.requires).encode()).hexdigest()[:12]
-
 
 @dataclass(frozen=True)
 class Line:
@@ -93,6 +88,10 @@ class Grid:
             if env.base == base_id:
                 reqs += [r for r in self.lines[env.line].requires if r not in reqs]
         return tuple(reqs)
+
+    def base_digest(self, base_id: str) -> str:
+        """Short hash of a base's full requirements: a changed base is rebuilt, never patched."""
+        return hashlib.sha256("\n".join(self.base_requires(base_id)).encode()).hexdigest()[:12]
 
     def newest(self) -> list[Env]:
         """The newest release of each line on each backend."""

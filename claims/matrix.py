@@ -94,10 +94,7 @@ class Builder:
     def base_python(self, base_id: str) -> Path:
         """The base's interpreter, creating the virtualenv first if needed."""
         reqs = self.grid.base_requires(base_id)
-        import hashlib
-
-        digest = hashlib.sha256("\n".join(reqs).encode()).hexdigest()[:12]
-        venv = self.root / "venvs" / f"{base_id}-{digest}"
+        venv = self.root / "venvs" / f"{base_id}-{self.grid.base_digest(base_id)}"
         python = venv / "bin" / "python"
         with self._lock(base_id):
             if (venv / ".complete").exists():

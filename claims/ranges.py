@@ -131,7 +131,7 @@ def export(catalog: Catalog, results: dict) -> dict:
                 {
                     "claim": claim.id,
                     "env": env.id,
-                    "line": _LINE_NAMES.get(env.line, env.line),
+                    "line": env.line,
                     "backend": env.backend,
                     "versions": run["versions"],
                     "outcome": outcome_of(claim, env, results),
@@ -143,7 +143,3 @@ def export(catalog: Catalog, results: dict) -> dict:
         "claims": {c.id: c.statement for c in catalog.claims.values()},
         "results": records,
     }
-
-
-#: The line names of the export (the grid's ids, as the issue and the README spell them).
-_LINE_NAMES = {"keras": "keras", "tf.keras": "tf.keras", "tf_keras": "tf_keras"}

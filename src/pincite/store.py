@@ -7,7 +7,6 @@ import hashlib
 import tempfile
 import zipfile
 from pathlib import Path
-from types import MappingProxyType, SimpleNamespace
 
 from pincite.atomic import check_inside, write_atomic
 from pincite.cache import Cache, sha256_hex
@@ -146,8 +145,8 @@ class SourceStore:
     def missing_offline(self) -> list[str]:
         """Every locked file of a pinned release that an offline build could not read."""
         missing = []
-        for rid in sorted(self.pins):
-            for fpath in sorted(self.lock.get(rid, _NO_FILES).files):
+        for rid in sorted(self.pins.keys() & self.lock.keys()):
+            for fpath in sorted(self.lock[rid].files):
                 try:
                     if self.cached(rid, fpath) is None:
                         missing.append(f"{rid}: {fpath}")
@@ -228,7 +227,3 @@ class SourceStore:
         except OSError as exc:
             raise CacheError(f"{release_id}: {path}: cannot write {dest}: {exc}") from None
         return dest
-
-
-#: Stands in for a release missing from a stale lock: it has no files.
-_NO_FILES = SimpleNamespace(files=MappingProxyType({}))
