@@ -102,6 +102,8 @@ class FakeIndex:
     statuses_left: int = 0
     tamper: bool = False  # flip one byte of every file body
     index_sha_override: str | None = None
+    html_listing: bool = False  # answer project pages in PEP 503 HTML, not PEP 691 JSON
+    retry_after: str | None = None  # send this Retry-After with status_file
     file_hits: list[str] = field(default_factory=list)
 
     @property
@@ -123,12 +125,20 @@ class FakeIndex:
                     "filename": fn,
                     "url": self.server.url_for(f"/files/{fn}"),
                     "hashes": {
-                        "sha256": self.index_sha_override or hashlib.sha256(data).hexdigest()
+                        "sha256": hashlib.sha256(data).hexdigest()
+                        if self.index_sha_override is None
+                        else self.index_sha_override
                     },
                     "size": len(data),
                 }
                 for fn, data in self.projects[m[1]].items()
             ]
+            if self.html_listing:
+                links = "".join(
+                    f'<a href="{f["url"]}{_fragment(f["hashes"]["sha256"])}">{f["filename"]}</a>'
+                    for f in files
+                )
+                return Response(f"<html><body>{links}</body></html>", content_type="text/html")
             body = json.dumps({"meta": {"api-version": "1.0"}, "name": m[1], "files": files})
             return Response(body, content_type="application/vnd.pypi.simple.v1+json")
         m = re.fullmatch(r"/files/(.+)", request.path)
@@ -137,7 +147,8 @@ class FakeIndex:
         self.file_hits.append(request.headers.get("Range", "whole"))
         if self.status_file is not None and self.statuses_left > 0:
             self.statuses_left -= 1
-            return Response("unavailable", status=self.status_file)
+            headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+            return Response("unavailable", status=self.status_file, headers=headers)
         data = next((f[m[1]] for f in self.projects.values() if m[1] in f), None)
         if data is None:
             return Response("not found", status=404)
@@ -154,6 +165,11 @@ class FakeIndex:
             self.drops_left -= 1
             return _truncated_response(data, self.drop_after, status, headers)
         return Response(data, status=status, headers=headers)
+
+
+def _fragment(sha256: str) -> str:
+    """PEP 503's hash fragment, left out when the index publishes no hash."""
+    return f"#sha256={sha256}" if sha256 else ""
 
 
 def _truncated_response(data: bytes, keep: int, status: int, headers: dict) -> Response:

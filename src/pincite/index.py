@@ -1,15 +1,30 @@
-"""Find wheels on the package index that pip is configured to use (PEP 691 JSON simple API)."""
+"""The package index pip is configured to use, and its project listings (PEP 691 or PEP 503)."""
 
 from __future__ import annotations
 
 import os
-import re
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
+
+from packaging.utils import canonicalize_name
 
 from pincite.errors import FetchError, IntegrityError
 from pincite.http import HttpClient
 
-PEP691_JSON = "application/vnd.pypi.simple.v1+json"
+#: What we ask the index for: the JSON simple API first, the HTML one as a fallback.
+ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
+    "text/html;q=0.01"
+)
+#: pip's settings that name the index, most specific first (`pip config list` spells them so).
+_PIP_INDEX_KEYS = (
+    ":env:.index-url",
+    "download.index-url",
+    "install.index-url",
+    "global.index-url",
+)
 
 
 @dataclass(frozen=True)
@@ -22,54 +37,87 @@ class IndexFile:
     size: int | None
 
 
-def default_index_url() -> str:
-    """The index pip would use: ``PIP_INDEX_URL``, pip's configuration files, else pip's default."""
+def _pip_config() -> dict[str, str]:
+    """pip's settings as ``pip config list`` prints them (pip has no Python API)."""
+    pip = [sys.executable, "-m", "pip"]
+    try:
+        import pip as _  # noqa: F401  (only to know whether this interpreter has pip)
+    except ImportError:
+        found = shutil.which("pip3") or shutil.which("pip")
+        if not found:
+            return {}
+        pip = [found]
+    try:
+        out = subprocess.run(
+            [*pip, "config", "list"], capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise FetchError(f"cannot read pip's configuration with `pip config list`: {exc}") from None
+    settings = {}
+    for line in out.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            settings[key.strip()] = value.strip().strip("'\"")
+    return settings
+
+
+def default_index_url(configured: str = "") -> str:
+    """The index to use: ``configured``, else ``PIP_INDEX_URL``, pip's configuration, or PyPI."""
+    if configured:
+        return configured
     if env := os.environ.get("PIP_INDEX_URL"):
         return env
-    try:
-        from pip._internal.configuration import Configuration
-        from pip._internal.models.index import PyPI
-    except ImportError as exc:  # pragma: no cover - pip ships with every venv we create
-        raise FetchError(f"cannot read pip's configuration to find the index: {exc}") from None
-    config = Configuration(isolated=False)
-    try:
-        config.load()
-    except Exception as exc:  # pip raises its own ConfigurationError subclasses
-        raise FetchError(f"cannot read pip's configuration: {exc}") from None
-    for key in (":env:.index-url", "global.index-url", "install.index-url", "download.index-url"):
-        try:
-            return str(config.get_value(key))
-        except Exception:
-            continue
-    return PyPI.simple_url
+    settings = _pip_config()
+    for key in _PIP_INDEX_KEYS:
+        if settings.get(key):
+            return settings[key].split()[0]
+    from pypi_simple import PYPI_SIMPLE_ENDPOINT  # pip's own default, not typed here
+
+    return PYPI_SIMPLE_ENDPOINT
 
 
 def normalize(project: str) -> str:
     """PEP 503 normalised project name."""
-    return re.sub(r"[-_.]+", "-", project).lower()
+    return canonicalize_name(project)
 
 
 def project_files(http: HttpClient, index_url: str, project: str) -> dict[str, IndexFile]:
     """Every file the index lists for ``project``, keyed by file name."""
-    url = f"{index_url.rstrip('/')}/{normalize(project)}/"
-    data = http.get_json(url, PEP691_JSON)
-    files: dict[str, IndexFile] = {}
-    for entry in data.get("files", []):
-        try:
-            name, file_url = entry["filename"], entry["url"]
-        except (KeyError, TypeError):
-            raise FetchError(f"{url}: malformed PEP 691 file entry {entry!r}") from None
-        if file_url.startswith("/") or "://" not in file_url:
-            from urllib.parse import urljoin
+    # pypi-simple is slow to import (0.5 s) and only needed when the index is consulted.
+    from pypi_simple import ProjectPage, UnsupportedContentTypeError, UnsupportedRepoVersionError
 
-            file_url = urljoin(url, file_url)
-        files[name] = IndexFile(
-            filename=name,
-            url=file_url,
-            sha256=str(entry.get("hashes", {}).get("sha256", "")).lower(),
-            size=entry.get("size"),
+    url = f"{index_url.rstrip('/')}/{normalize(project)}/"
+    body, ctype = http.get_text(url, ACCEPT)
+    mime = ctype.split(";")[0].strip().lower()
+    try:
+        if "json" in mime:
+            page = ProjectPage.from_json_data(_json(url, body), url)
+        elif "html" in mime:
+            page = ProjectPage.from_html(project, body, url)
+        else:
+            raise UnsupportedContentTypeError(url, ctype)
+    except (UnsupportedContentTypeError, UnsupportedRepoVersionError) as exc:
+        raise FetchError(f"GET {url}: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FetchError(f"{url}: malformed project listing ({exc})") from None
+    return {
+        pkg.filename: IndexFile(
+            filename=pkg.filename,
+            url=pkg.url,
+            sha256=(pkg.digests.get("sha256") or "").lower(),
+            size=pkg.size,
         )
-    return files
+        for pkg in page.packages
+    }
+
+
+def _json(url: str, body: str) -> object:
+    import json
+
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise FetchError(f"GET {url}: invalid JSON ({exc})") from None
 
 
 def find_wheel(http: HttpClient, index_url: str, project: str, filename: str) -> IndexFile:
