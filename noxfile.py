@@ -135,10 +135,13 @@ def lock(session: nox.Session) -> None:
 
 @nox.session
 def drift(session: nox.Session) -> None:
-    """Report, for every cited symbol, whether the newest upstream release changed it."""
+    """Report, for every cited slice in the last build's manifest, what its newest release did."""
     install_group(session)
+    manifest = f"{HTML_DIR}/pincite-citations.json"
+    if not Path(manifest).exists():
+        session.error(f"{manifest} is missing: run `nox -s docs` first, it writes the manifest")
     session.run(
-        "pincite", "drift", "--pins", "snippets/pins.toml", "--docs", "docs", *session.posargs
+        "pincite", "drift", "--pins", "snippets/pins.toml", "--manifest", manifest, *session.posargs
     )
 
 

@@ -54,11 +54,12 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _drift(args: argparse.Namespace) -> int:
-    from pincite.drift import check_drift, find_citations, format_report
+    from pincite.drift import check_drift, format_report
+    from pincite.manifest import load_manifest
 
+    citations = load_manifest(args.manifest)
     store = _open_store(args)
     http = store.http
-    citations = find_citations(Path(args.docs))
     print(format_report(check_drift(store, citations, http), show_diffs=not args.no_diffs))
     print(f"({http.stats.requests} requests, {http.stats.bytes_received:,} bytes)")
     return 0
@@ -81,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         if name in ("fetch", "drift"):
             p.add_argument("--cache-dir", default="", help="default: ~/.cache/pincite")
         if name == "drift":
-            p.add_argument("--docs", default="docs", help="the pages whose citations to check")
+            p.add_argument(
+                "--manifest",
+                default="build/html/pincite-citations.json",
+                help="the citations manifest a build wrote (pincite-citations.json)",
+            )
             p.add_argument("--no-diffs", action="store_true", help="statuses only")
         p.set_defaults(func=func)
     args = parser.parse_args(argv)

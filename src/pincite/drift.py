@@ -1,139 +1,98 @@
-"""Report how each cited symbol looks in the newest release of its distribution.
+"""Report how each cited slice looks in the newest release of its line.
 
-Read-only: it asks the package index for the newest version, reads just the cited files of
-that release's wheel through range requests, and compares every cited symbol.
+Read-only. The citations come from the manifest the last build wrote (not from the pages), so
+every directive counts, whatever its markup, and each slice is cut again with the very options
+that narrowed it. For each pinned release, the index is asked for the newest final release
+within the pin's line (``drift-within``, e.g. ``<3`` for Keras 2); only the cited members of
+that wheel are read, by range requests.
 """
 
 from __future__ import annotations
 
-import re
-import shlex
+import json
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from pincite.errors import PinciteError
 from pincite.http import HttpClient
-from pincite.index import IndexFile, normalize, project_files
+from pincite.index import IndexFile, project_files
+from pincite.manifest import CitationRecord
 from pincite.pins import Release
-from pincite.reader import Slice, cite, unified_diff
+from pincite.reader import cite, unified_diff
 from pincite.remotezip import RangeFile
 from pincite.store import SourceStore
-
-_FENCE = re.compile(r"^(`{3,}|:{3,})\{(pincite-source|pincite-diff)\}(.*)$")
-_OPTION = re.compile(r"^:([\w-]+):\s*(.*)$")
-
-
-@dataclass(frozen=True)
-class Citation:
-    """One cited symbol (or whole file) of one release, and where a page cites it."""
-
-    release: str
-    path: str
-    pyobject: str | None
-    where: str
 
 
 @dataclass(frozen=True)
 class Drift:
-    """What became of one citation in the newest release."""
+    """What became of one cited slice in the newest release of its line."""
 
-    citation: Citation
+    citation: CitationRecord
     newest: str
     status: str  # "unchanged" | "changed" | "gone" | "error"
     diff: str = ""
     detail: str = ""
 
 
-def _yaml_block_options(lines: list[str]) -> dict[str, str]:
-    opts = {}
-    for line in lines:
-        m = re.match(r"^([\w-]+):\s*(.*)$", line)
-        if m:
-            opts[m[1]] = m[2].strip().strip("'\"")
-    return opts
-
-
-def find_citations(docs: Path) -> list[Citation]:
-    """Every ``pincite-source`` / ``pincite-diff`` in the MyST pages under ``docs``."""
-    found: list[Citation] = []
-    for page in sorted(docs.rglob("*.md")):
-        lines = page.read_text(encoding="utf-8").splitlines()
-        for n, line in enumerate(lines):
-            m = _FENCE.match(line.strip())
-            if not m:
-                continue
-            fence, kind, args = m[1], m[2], m[3].strip()
-            body = []
-            for follow in lines[n + 1 :]:
-                if follow.strip() == fence:
-                    break
-                body.append(follow.strip())
-            if body and body[0] == "---":
-                end = body.index("---", 1) if "---" in body[1:] else len(body)
-                opts = _yaml_block_options(body[1:end])
-            else:
-                opts = {o[1]: o[2].strip().strip("'\"") for o in map(_OPTION.match, body) if o}
-            where = f"{page.relative_to(docs)}:{n + 1}"
-            if kind == "pincite-source":
-                release, path = shlex.split(args)[:2]
-                found.append(Citation(release, path, opts.get("pyobject"), where))
-            else:
-                for side in ("old", "new"):
-                    release, path = opts[side].split()[:2]
-                    obj = opts.get(f"{side}-pyobject", opts.get("pyobject"))
-                    found.append(Citation(release, path, obj, where))
-    unique = {(c.release, c.path, c.pyobject): c for c in found}
-    return list(unique.values())
-
-
-def _version_key(version: str) -> tuple:
-    parts = []
-    for piece in re.split(r"[.+-]", version):
-        parts.append((0, int(piece), "") if piece.isdigit() else (1, 0, piece))
-    return tuple(parts)
+def unique_citations(records: list[CitationRecord]) -> list[CitationRecord]:
+    """One record per distinct slice (release, file, narrowing): the first page citing it."""
+    seen: dict[tuple[str, str, str], CitationRecord] = {}
+    for rec in records:
+        seen.setdefault((rec.release, rec.path, json.dumps(rec.options, sort_keys=True)), rec)
+    return list(seen.values())
 
 
 def newest_wheel(files: dict[str, IndexFile], release: Release) -> IndexFile | None:
-    """The newest final release's wheel with the same tags as the pinned one, if any."""
-    project = normalize(release.project).replace("-", "_")
-    pinned_tags = release.wheel[:-4].split("-")[-3:]
+    """The newest final release's wheel within the pin's line, with comparable tags."""
+    project = canonicalize_name(release.project)
+    pinned = {(t.abi, t.platform) for t in parse_wheel_filename(release.wheel)[3]}
+    pure = any(abi == "none" for abi, _ in pinned)
+    families = {plat.split("_")[-1] for _, plat in pinned}
     best: tuple[tuple, IndexFile] | None = None
     for name, entry in files.items():
-        if not name.endswith(".whl"):
+        try:
+            wheel_project, version, _, tags = parse_wheel_filename(name)
+        except InvalidWheelFilename:
+            continue  # sdists and stray files
+        if wheel_project != project or version.is_prerelease or version.is_devrelease:
             continue
-        parts = name[:-4].split("-")
-        if normalize(parts[0]).replace("-", "_") != project or len(parts) < 5:
+        if not release.drift_within.contains(version):
+            continue  # another line: Keras 2.15 is compared with the newest keras < 3
+        same = any((t.abi, t.platform) in pinned for t in tags)
+        # Platform wheels: any CPython tag of the same platform family will do.
+        similar = any(t.abi != "none" and t.platform.split("_")[-1] in families for t in tags)
+        if not (same or similar or (pure and any(t.abi == "none" for t in tags))):
             continue
-        version = parts[1]
-        if not re.fullmatch(r"[\d.]+(post\d+)?", version):
-            continue  # skip pre-releases and dev releases
-        py, abi, plat = parts[-3:]
-        same = [py, abi, plat] == pinned_tags
-        # Platform wheels: accept any CPython tag for the same platform family.
-        similar = abi != "none" and plat.split("_")[-1] == pinned_tags[2].split("_")[-1]
-        if not (same or similar or (abi == "none" and pinned_tags[1] == "none")):
-            continue
-        key = (_version_key(version), same, py)
+        key = (version, same, name)
         if best is None or key > best[0]:
             best = (key, entry)
     return best[1] if best else None
 
 
-def check_drift(store: SourceStore, citations: list[Citation], http: HttpClient) -> list[Drift]:
-    """Compare every citation with the newest release of its distribution."""
+def _slice_options(rec: CitationRecord) -> dict:
+    """The narrowing options only: emphasis does not change what is cited."""
+    return {
+        k: v for k, v in rec.options.items() if k not in {"emphasize", "emphasize_lines", "dedent"}
+    }
+
+
+def check_drift(
+    store: SourceStore, citations: list[CitationRecord], http: HttpClient
+) -> list[Drift]:
+    """Compare every cited slice with the same slice in the newest release of its line."""
     out: list[Drift] = []
     opened: dict[str, tuple[str, zipfile.ZipFile | None, str]] = {}
-    for cit in citations:
+    for cit in unique_citations(citations):
         release = store.release(cit.release)
         if cit.release not in opened:
             try:
-                files = project_files(http, store.index_url, release.project)
-                wheel = newest_wheel(files, release)
+                wheel = newest_wheel(project_files(http, store.index_url, release.project), release)
                 if wheel is None:
                     opened[cit.release] = ("?", None, "no comparable wheel on the index")
                 else:
-                    version = wheel.filename.split("-")[1]
+                    version = str(parse_wheel_filename(wheel.filename)[1])
                     size = wheel.size or http.size(wheel.url)
                     zf = zipfile.ZipFile(RangeFile(http, wheel.url, size))
                     opened[cit.release] = (version, zf, "")
@@ -143,38 +102,62 @@ def check_drift(store: SourceStore, citations: list[Citation], http: HttpClient)
         if zf is None:
             out.append(Drift(cit, newest, "error", detail=problem))
             continue
-        try:
-            old_text = store.read_text(cit.release, cit.path)
-            old = cite(old_text, pyobject=cit.pyobject, filename=cit.path)
-            try:
-                new_text = zf.read(cit.path).decode("utf-8")
-            except KeyError:
-                out.append(Drift(cit, newest, "gone", detail=f"{cit.path} is not in the wheel"))
-                continue
-            try:
-                new: Slice = cite(new_text, pyobject=cit.pyobject, filename=cit.path)
-            except PinciteError as exc:
-                out.append(Drift(cit, newest, "gone", detail=str(exc)))
-                continue
-            if old.lines == new.lines:
-                out.append(Drift(cit, newest, "unchanged"))
-            else:
-                label = cit.pyobject or cit.path
-                diff = unified_diff(old, new, f"{release.version} {label}", f"{newest} {label}")
-                out.append(Drift(cit, newest, "changed", diff=diff))
-        except (PinciteError, zipfile.BadZipFile, OSError, UnicodeDecodeError) as exc:
-            out.append(Drift(cit, newest, "error", detail=str(exc)))
+        out.append(_compare(store, cit, release, newest, zf))
     return out
 
 
+def _compare(
+    store: SourceStore, cit: CitationRecord, release: Release, newest: str, zf: zipfile.ZipFile
+) -> Drift:
+    """One slice, pinned and newest, cut with the same options."""
+    options = _slice_options(cit)
+    try:
+        old = cite(store.read_text(cit.release, cit.path), filename=cit.path, **options)
+        if (old.start, old.end) != (cit.start, cit.end):
+            return Drift(
+                cit,
+                newest,
+                "error",
+                detail=f"the manifest says L{cit.start}-L{cit.end}, the pinned file gives "
+                f"L{old.start}-L{old.end}: rebuild the site to refresh the manifest",
+            )
+        try:
+            new_text = zf.read(cit.path).decode("utf-8")
+        except KeyError:
+            return Drift(cit, newest, "gone", detail=f"{cit.path} is not in the wheel")
+        try:
+            new = cite(new_text, filename=cit.path, **options)
+        except PinciteError as exc:
+            return Drift(cit, newest, "gone", detail=str(exc))
+    except (PinciteError, zipfile.BadZipFile, OSError, UnicodeDecodeError) as exc:
+        return Drift(cit, newest, "error", detail=str(exc))
+    if old.lines == new.lines:
+        return Drift(cit, newest, "unchanged", detail=f"L{new.start}-L{new.end}")
+    label = options.get("pyobject") or cit.path
+    diff = unified_diff(old, new, f"{release.version} {label}", f"{newest} {label}")
+    return Drift(cit, newest, "changed", diff=diff)
+
+
+def describe(cit: CitationRecord) -> str:
+    """``release path symbol (narrowing)`` in one line."""
+    options = _slice_options(cit)
+    what = f"{cit.release} {cit.path}"
+    if obj := options.pop("pyobject", None):
+        what += f" {obj}"
+    if options:
+        what += " (" + ", ".join(f"{k.replace('_', '-')}: {v}" for k, v in options.items()) + ")"
+    return what
+
+
 def format_report(drifts: list[Drift], show_diffs: bool = True) -> str:
-    """A plain-text report: one line per citation, then the diffs of changed ones."""
+    """A plain-text report: one line per cited slice, then the diffs of changed ones."""
     lines = []
     for d in drifts:
         c = d.citation
-        what = f"{c.release} {c.path}" + (f" {c.pyobject}" if c.pyobject else "")
-        lines.append(f"{d.status:9} -> {d.newest:10} {what}  [{c.where}]")
-        if d.detail:
+        lines.append(
+            f"{d.status:9} -> {d.newest:10} {describe(c)}  [{c.where} L{c.start}-L{c.end}]"
+        )
+        if d.detail and d.status != "unchanged":
             lines.append(f"{'':24}{d.detail}")
     counts = {s: sum(d.status == s for d in drifts) for s in ("unchanged", "changed", "gone")}
     lines.append(

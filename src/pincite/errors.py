@@ -56,3 +56,9 @@ class OptionError(PinciteError):
     """A directive option has an invalid value."""
 
     subtype = "option"
+
+
+class ManifestError(PinciteError):
+    """The citations manifest is missing, unreadable or of another version."""
+
+    subtype = "manifest"

@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
@@ -78,6 +79,22 @@ def check_against_wheel(entry: dict, where: str) -> None:
         )
 
 
+def _drift_within(entry: dict, where: str) -> SpecifierSet:
+    """The ``drift-within`` specifier, which must contain the pinned version itself."""
+    raw = entry.get("drift-within", "")
+    if not isinstance(raw, str):
+        raise PinsError(f"{where}: field 'drift-within' must be a string such as '<3'")
+    try:
+        spec = SpecifierSet(raw)
+    except InvalidSpecifier as exc:
+        raise PinsError(f"{where}: field 'drift-within': {exc}") from None
+    if not spec.contains(entry["version"], prereleases=True):
+        raise PinsError(
+            f"{where}: field 'drift-within' {raw!r} excludes the pinned version {entry['version']}"
+        )
+    return spec
+
+
 _REQUIRED = ("id", "project", "version", "wheel", "repository", "tag")
 
 
@@ -94,6 +111,8 @@ class Release:
     path_map: dict[str, str] = field(default_factory=dict)
     files: tuple[str, ...] = ()
     title: str = ""
+    #: The line this release belongs to, for `pincite drift` (e.g. ``<3`` for Keras 2).
+    drift_within: SpecifierSet = field(default_factory=SpecifierSet)
 
     @property
     def label(self) -> str:
@@ -163,7 +182,8 @@ def load_pins(path: str | Path) -> dict[str, Release]:
         if "title" in entry and not isinstance(entry["title"], str):
             raise PinsError(f"{where}: field 'title' must be a string")
         check_against_wheel(entry, where)
-        unknown = set(entry) - {*_REQUIRED, "path-map", "files", "title"}
+        within = _drift_within(entry, where)
+        unknown = set(entry) - {*_REQUIRED, "path-map", "files", "title", "drift-within"}
         if unknown:
             raise PinsError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         releases[rid] = Release(
@@ -176,5 +196,6 @@ def load_pins(path: str | Path) -> dict[str, Release]:
             path_map=dict(path_map),
             files=tuple(files),
             title=str(entry.get("title", "")),
+            drift_within=within,
         )
     return releases

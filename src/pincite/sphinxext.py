@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from sphinx.environment.collectors import EnvironmentCollector
 from sphinx.errors import ConfigError
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
@@ -17,6 +19,7 @@ from pincite.config import PinciteConfig, register
 from pincite.errors import PinciteError
 from pincite.http import HttpClient
 from pincite.lock import check_fresh, default_lock_path, load_lock
+from pincite.manifest import MANIFEST_NAME, CitationRecord, dump_manifest
 from pincite.pins import load_pins
 from pincite.reader import Slice, cite, unified_diff
 from pincite.store import SourceStore
@@ -24,6 +27,8 @@ from pincite.store import SourceStore
 logger = logging.getLogger(__name__)
 
 WARNING_TYPE = "pincite"
+#: Bump when what the environment stores changes shape: Sphinx then rereads every page.
+ENV_VERSION = 2
 
 
 def _lines(value: str | None) -> list[str]:
@@ -78,26 +83,40 @@ def get_store(config) -> tuple[SourceStore, list[str]]:  # type: ignore[no-untyp
     return _STORES[key]
 
 
-def _record(env, docname: str, release, path: str, sl: Slice, sha256: str) -> None:  # type: ignore[no-untyped-def]
-    """Remember what a page cites (for 'sources cited on this page' and the reference page)."""
-    cites = env.pincite_citations.setdefault(docname, [])
-    item = {
-        "release": release.id,
-        "label": release.label,
-        "path": path,
-        "start": sl.start,
-        "end": sl.end,
-        "sha256": sha256,
-        "url": release.permalink(path, sl.start, sl.end),
-    }
-    if item not in cites:
-        cites.append(item)
+def _record(
+    directive: SphinxDirective, release, path: str, sl: Slice, sha256: str, options: dict, role: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Remember one cited slice for this page: the collector's data, the manifest's records."""
+    env = directive.env
+    _, line = directive.get_source_info()
+    record = CitationRecord(
+        release=release.id,
+        project=release.project,
+        version=release.version,
+        path=path,
+        options={k: v for k, v in sorted(options.items()) if v not in (None, (), [])},
+        start=sl.start,
+        end=sl.end,
+        sha256=sha256,
+        slice_sha256=hashlib.sha256(sl.text.encode()).hexdigest(),
+        url=release.permalink(path, sl.start, sl.end),
+        label=release.label,
+        docname=env.docname,
+        source=env.doc2path(env.docname, False).as_posix(),
+        line=line,
+        role=role,
+    )
+    cites = env.pincite_citations.setdefault(env.docname, [])
+    if record not in cites:
+        cites.append(record)
 
 
 class CitingDirective(SphinxDirective):
     """Shared plumbing: cite one slice and build its header."""
 
-    def slice_of(self, release_id: str, path: str, **options: Any) -> tuple[Any, Slice, str]:
+    def slice_of(
+        self, release_id: str, path: str, role: str = "source", **options: Any
+    ) -> tuple[Any, Slice, str]:
         store, deps = get_store(self.config)
         # Dependencies first, so that a page whose citation fails is read again once the pins,
         # the lock or the cached file change (a failed read would otherwise be kept forever).
@@ -112,7 +131,7 @@ class CitingDirective(SphinxDirective):
         except PinciteError:
             self.env.note_reread()
             raise
-        _record(self.env, self.env.docname, release, path, sl, entry.sha256)
+        _record(self, release, path, sl, entry.sha256, options, role)
         return release, sl, entry.sha256
 
     def header(self, release, path: str, sl: Slice, sha256: str) -> nodes.reference:
@@ -284,8 +303,12 @@ class PinnedDiffDirective(CitingDirective):
             for key in ("start-after", "start-at", "end-before", "end-at")
         }
         try:
-            old_rel, old_sl, old_sha = self.slice_of(old_id, old_path, pyobject=old_obj, **narrow)
-            new_rel, new_sl, new_sha = self.slice_of(new_id, new_path, pyobject=new_obj, **narrow)
+            old_rel, old_sl, old_sha = self.slice_of(
+                old_id, old_path, "old", pyobject=old_obj, **narrow
+            )
+            new_rel, new_sl, new_sha = self.slice_of(
+                new_id, new_path, "new", pyobject=new_obj, **narrow
+            )
         except PinciteError as exc:
             return _warn(self, exc)
         old_label = f"{old_rel.label} {old_path} L{old_sl.start}-L{old_sl.end}"
@@ -332,8 +355,7 @@ def _resolve_paths(app, config) -> None:  # type: ignore[no-untyped-def]
 
 def _init_store(app) -> None:  # type: ignore[no-untyped-def]
     """Check pins and lock before reading starts; materialise sources for autodoc2 if asked."""
-    if not hasattr(app.env, "pincite_citations"):
-        app.env.pincite_citations = {}
+    _citations(app.env)
     if not app.config.pincite_pins:
         return
     store, _ = get_store(app.config)
@@ -367,33 +389,58 @@ def _append_sources(app, doctree) -> None:  # type: ignore[no-untyped-def]
     cites = getattr(app.env, "pincite_citations", {}).get(app.env.docname)
     if not cites:
         return
-    by_file: dict[tuple[str, str], list[dict]] = {}
+    by_file: dict[tuple[str, str], list[CitationRecord]] = {}
     for item in cites:
-        by_file.setdefault((item["label"], item["path"]), []).append(item)
+        by_file.setdefault((item.label, item.path), []).append(item)
     listing = nodes.bullet_list(classes=["pincite-sources"])
     for (label, path), items in by_file.items():
         para = nodes.paragraph("", f"{label} · ")
         para += nodes.literal("", path)
-        para += nodes.Text(f" · sha256 {items[0]['sha256'][:12]} · lines ")
-        for n, item in enumerate(sorted(items, key=lambda i: i["start"])):
+        para += nodes.Text(f" · sha256 {items[0].sha256[:12]} · lines ")
+        spans = sorted({(i.start, i.end, i.url) for i in items})
+        for n, (start, end, url) in enumerate(spans):
             if n:
                 para += nodes.Text(", ")
-            para += nodes.reference("", f"{item['start']}–{item['end']}", refuri=item["url"])
+            para += nodes.reference("", f"{start}–{end}", refuri=url)
         listing += nodes.list_item("", para)
     doctree += nodes.rubric("", "Sources cited on this page", classes=["pincite-sources-title"])
     doctree += listing
 
 
-def _purge(app, env, docname: str) -> None:  # type: ignore[no-untyped-def]
-    getattr(env, "pincite_citations", {}).pop(docname, None)
+class CitationCollector(EnvironmentCollector):
+    """Per-page citations in the environment: purged, merged across processes, kept on reuse."""
+
+    def clear_doc(self, app, env, docname: str) -> None:  # type: ignore[no-untyped-def]
+        """Forget what a page cited before it is read again."""
+        _citations(env).pop(docname, None)
+
+    def merge_other(self, app, env, docnames, other) -> None:  # type: ignore[no-untyped-def]
+        """Take the citations of pages read by a parallel worker."""
+        mine, theirs = _citations(env), _citations(other)
+        for docname in docnames:
+            if docname in theirs:
+                mine[docname] = theirs[docname]
+
+    def process_doc(self, app, doctree) -> None:  # type: ignore[no-untyped-def]
+        """Nothing to do here: the directives record while they run."""
 
 
-def _merge(app, env, docnames, other) -> None:  # type: ignore[no-untyped-def]
+def _citations(env) -> dict[str, list[CitationRecord]]:  # type: ignore[no-untyped-def]
     if not hasattr(env, "pincite_citations"):
         env.pincite_citations = {}
-    for docname in docnames:
-        if docname in getattr(other, "pincite_citations", {}):
-            env.pincite_citations[docname] = other.pincite_citations[docname]
+    return env.pincite_citations
+
+
+def write_manifest(app, exception) -> None:  # type: ignore[no-untyped-def]
+    """Write every citation of the site to ``pincite-citations.json`` at the output's root."""
+    if exception is not None or not app.config.pincite_pins:
+        return
+    records = [
+        r for docname in sorted(app.env.found_docs) for r in _citations(app.env).get(docname, [])
+    ]
+    path = Path(app.outdir) / MANIFEST_NAME
+    if dump_manifest(records, path, f"pincite {__version__}"):
+        logger.info("pincite: %d citation(s) written to %s", len(records), path)
 
 
 def setup(app) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -406,6 +453,11 @@ def setup(app) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     # Priority 400: materialise sources before sphinx-autodoc2 (priority 500) analyses them.
     app.connect("config-inited", _resolve_paths)
     app.connect("builder-inited", _init_store, priority=400)
-    app.connect("env-purge-doc", _purge)
-    app.connect("env-merge-info", _merge)
-    return {"version": __version__, "parallel_read_safe": True, "parallel_write_safe": True}
+    app.add_env_collector(CitationCollector)
+    app.connect("build-finished", write_manifest)
+    return {
+        "version": __version__,
+        "env_version": ENV_VERSION,
+        "parallel_read_safe": True,
+        "parallel_write_safe": True,
+    }
