@@ -404,7 +404,29 @@ def test_timeout_given_on_the_command_line_is_used(make_app, overrides, tmp_path
     assert "WARNING" not in warnings_of(app), warnings_of(app)
     store, _ = get_store(app.config)
     assert store.http.timeout == 2.0
-    with pytest.raises(
-        ConfigError, match="pincite_timeout must be a number of seconds, got 'soon'"
-    ):
-        sphinx_build(make_app, page(tmp_path / "b", ""), overrides, pincite_timeout="soon")
+    app = sphinx_build(make_app, page(tmp_path / "b", ""), overrides, pincite_timeout="soon")
+    assert (
+        "pincite_timeout must be a number of seconds, got 'soon'; using the default 30.0 "
+        "[pincite.config]" in warnings_of(app)
+    ), warnings_of(app)
+    assert get_store(app.config)[0].http.timeout == 30.0
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("pincite_diff_mode", "pretty", "must be one of exact, readable, got 'pretty'"),
+        ("pincite_timeout", -1, "must be positive, got -1"),
+        ("pincite_index_url", 3, "must be a string, got int 3"),
+    ],
+)
+def test_bad_settings_warn_once_and_fall_back(
+    make_app, overrides, tmp_path: Path, setting: str, value: object, message: str
+) -> None:
+    from pincite.config import PinciteConfig
+
+    app = sphinx_build(make_app, page(tmp_path, ""), overrides, **{setting: value})
+    warnings = warnings_of(app)
+    assert warnings.count(f"{setting} {message}; using the default") == 1, warnings
+    default = getattr(PinciteConfig(), setting.removeprefix("pincite_"))
+    assert getattr(app.config, setting) == default

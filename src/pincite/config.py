@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 
-from sphinx.errors import ConfigError
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
 
 
 def _env_flag(name: str) -> bool:
@@ -50,6 +52,13 @@ class PinciteConfig:
         default=True,
         metadata={"help": "Append a 'Sources cited on this page' list to every citing page."},
     )
+    diff_mode: str = field(
+        default="exact",
+        metadata={
+            "help": "Default of pincite-diff's :mode:: 'exact' (every changed line) or "
+            "'readable' (changes of code only, formatting ignored)."
+        },
+    )
     materialize_dir: str = field(
         default="",
         metadata={
@@ -60,33 +69,73 @@ class PinciteConfig:
 
     @classmethod
     def from_sphinx(cls, config) -> PinciteConfig:  # type: ignore[no-untyped-def]
-        """Collect the ``pincite_*`` values (paths already resolved at ``config-inited``)."""
-        values = {f.name: getattr(config, f"pincite_{f.name}") for f in fields(cls)}
-        # `-D pincite_timeout=2` arrives as a string; a bad value is refused with its name.
-        try:
-            values["timeout"] = float(values["timeout"])
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"pincite_timeout must be a number of seconds, got {values['timeout']!r}"
-            ) from None
-        if values["timeout"] <= 0:
-            raise ConfigError(f"pincite_timeout must be positive, got {values['timeout']:g}")
-        made = cls(**values)
+        """Collect the ``pincite_*`` values (checked and resolved at ``config-inited``)."""
+        made = cls(**{f.name: getattr(config, f"pincite_{f.name}") for f in fields(cls)})
         made.offline = bool(made.offline) or _env_flag("PINCITE_OFFLINE")
         return made
+
+
+#: Settings with a closed set of values.
+_CHOICES = {"diff_mode": ("exact", "readable")}
+
+
+def _checked(name: str, kind: type, value: object, default: object) -> tuple[object, str]:
+    """``value`` converted to ``kind``, or the default and why ``value`` was refused."""
+    if kind is float:
+        # `-D pincite_timeout=2` arrives as a string; numbers are converted, not refused.
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return default, f"must be a number of seconds, got {value!r}"
+        if not number > 0:
+            return default, f"must be positive, got {value!r}"
+        return number, ""
+    if kind is bool:
+        if isinstance(value, str) and value.strip().lower() in {"0", "1", "true", "false"}:
+            return value.strip().lower() in {"1", "true"}, ""
+        if not isinstance(value, bool | int):
+            return default, f"must be True or False, got {value!r}"
+        return bool(value), ""
+    if not isinstance(value, str):
+        return default, f"must be a string, got {type(value).__name__} {value!r}"
+    if name in _CHOICES and value not in _CHOICES[name]:
+        return default, f"must be one of {', '.join(_CHOICES[name])}, got {value!r}"
+    return value, ""
+
+
+def validate(app, config) -> None:  # type: ignore[no-untyped-def]
+    """Check every ``pincite_*`` value once; a bad one is a warning and its default is used."""
+    for f in fields(PinciteConfig):
+        name = f"pincite_{f.name}"
+        kind = _KINDS[str(f.type)]
+        value, problem = _checked(f.name, kind, getattr(config, name), f.default)
+        if problem:
+            logger.warning(
+                "%s %s; using the default %r",
+                name,
+                problem,
+                f.default,
+                type="pincite",
+                subtype="config",
+            )
+        setattr(config, name, value)
+
+
+_KINDS = {"str": str, "bool": bool, "float": float}
 
 
 def register(app) -> None:  # type: ignore[no-untyped-def]
     """Declare every option on the Sphinx app with its type and default."""
     for f in fields(PinciteConfig):
-        kind = {"str": str, "bool": bool, "float": float}[str(f.type)]
+        kind = _KINDS[str(f.type)]
         app.add_config_value(
             f"pincite_{f.name}",
             # Sphinx refuses `-D name=value` for float defaults; a numeric string default lets
-            # `-D pincite_timeout=2` through, and from_sphinx converts and checks it.
+            # `-D pincite_timeout=2` through, and `validate` converts and checks it.
             str(f.default) if kind is float else f.default,
             f.metadata.get("rebuild", "env"),
-            # -D passes strings; from_sphinx converts and checks them.
             types=(kind, int, str) if kind is float else (kind,),
             description=f.metadata["help"],
         )
+    # Before the paths are resolved (priority 500): every later reader sees checked values.
+    app.connect("config-inited", validate, priority=400)

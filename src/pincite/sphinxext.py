@@ -22,6 +22,7 @@ from pincite.lock import check_fresh, default_lock_path, load_lock
 from pincite.manifest import MANIFEST_NAME, CitationRecord, dump_manifest
 from pincite.pins import load_pins
 from pincite.reader import Slice, cite, unified_diff
+from pincite.semdiff import IGNORABLE, readable_diff
 from pincite.store import SourceStore
 
 logger = logging.getLogger(__name__)
@@ -281,11 +282,28 @@ class PinnedDiffDirective(CitingDirective):
         "start-at": directives.unchanged_required,
         "end-before": directives.unchanged_required,
         "end-at": directives.unchanged_required,
+        "mode": lambda arg: directives.choice(arg, ("exact", "readable")),
+        "ignore": directives.unchanged,
         "caption": directives.unchanged,
         "name": directives.unchanged,
     }
 
     def run(self) -> list[nodes.Node]:
+        ignore = frozenset((self.options.get("ignore") or "").split())
+        mode = self.options.get("mode") or self.config.pincite_diff_mode
+        problem = ""
+        if ignore - IGNORABLE:
+            problem = (
+                f":ignore: takes {' and/or '.join(sorted(IGNORABLE))}, "
+                f"got {' '.join(sorted(ignore - IGNORABLE))}"
+            )
+        elif ignore and mode != "readable":
+            problem = ":ignore: needs :mode: readable (the exact diff shows every line)"
+        if problem:
+            logger.warning(
+                "%s", problem, location=self.get_location(), type=WARNING_TYPE, subtype="option"
+            )
+            return []
         try:
             old_id, old_path = _release_and_path(self.options.get("old", ""), ":old:")
             new_id, new_path = _release_and_path(self.options.get("new", ""), ":new:")
@@ -313,7 +331,10 @@ class PinnedDiffDirective(CitingDirective):
             return _warn(self, exc)
         old_label = f"{old_rel.label} {old_path} L{old_sl.start}-L{old_sl.end}"
         new_label = f"{new_rel.label} {new_path} L{new_sl.start}-L{new_sl.end}"
-        text = unified_diff(old_sl, new_sl, old_label, new_label)
+        if mode == "readable":
+            text = readable_diff(old_sl, new_sl, old_label, new_label, ignore)
+        else:
+            text = unified_diff(old_sl, new_sl, old_label, new_label)
         if not text:
             text = f"# {old_obj or old_path}: no change between {old_rel.label} and {new_rel.label}"
         literal = nodes.literal_block(text, text)
@@ -327,11 +348,17 @@ class PinnedDiffDirective(CitingDirective):
             nodes.Text("  → + "),
             self.header(new_rel, new_path, new_sl, new_sha),
         )
+        if mode == "readable":
+            reflow = [] if "docstrings" in ignore else ["docstring reflow"]
+            hidden = ["indentation", "wrapping", "quotes", *reflow, *sorted(ignore)]
+            caption += nodes.Text(f" · changes of code only (not shown: {', '.join(hidden)})")
         if self.options.get("caption"):
             caption += nodes.Text(f" — {self.options['caption']}")
         self.set_source_info(caption)
         wrapper = nodes.container(
-            "", literal_block=True, classes=["literal-block-wrapper", "pincite-diff"]
+            "",
+            literal_block=True,
+            classes=["literal-block-wrapper", "pincite-diff", f"pincite-diff-{mode}"],
         )
         wrapper += caption
         wrapper += literal
