@@ -238,7 +238,8 @@ class Project:
 @pytest.fixture
 def project(tmp_path: Path, index: FakeIndex) -> Project:
     """Two toy releases published on the fake index, pinned and locked."""
-    from pincite.lock import build_lock, dump_lock
+    from pincite.lock import dump_lock
+    from pincite.lockbuild import build_lock
     from pincite.pins import load_pins
 
     path = "toy_keras/src/engine/training.py"

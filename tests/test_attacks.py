@@ -17,7 +17,8 @@ from pincite.atomic import check_inside
 from pincite.cache import Cache
 from pincite.errors import IntegrityError, LockError, OfflineError, PinsError, SliceError
 from pincite.http import HttpClient
-from pincite.lock import build_lock, check_fresh, content_digest, dump_lock, load_lock
+from pincite.lock import check_fresh, content_digest, dump_lock, load_lock
+from pincite.lockbuild import build_lock
 from pincite.pins import load_pins
 from pincite.reader import cite, narrow, parse_line_range, symbol_span
 from pincite.store import SourceStore

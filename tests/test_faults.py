@@ -18,7 +18,8 @@ from conftest import PINS_TOML, TRAINING_PY, FakeIndex, Project, make_wheel
 from pincite.cache import Cache, sha256_hex
 from pincite.errors import CacheError, FetchError, IntegrityError, LockError, PinsError
 from pincite.http import HttpClient
-from pincite.lock import build_lock, load_lock
+from pincite.lock import load_lock
+from pincite.lockbuild import build_lock
 from pincite.pins import load_pins
 from pincite.store import SourceStore
 from pincite.wheel import check_member_name, inflate

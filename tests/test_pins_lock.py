@@ -10,7 +10,8 @@ import pytest
 from conftest import FakeIndex, Project, make_wheel
 from pincite.errors import IntegrityError, LockError, PinsError
 from pincite.http import HttpClient
-from pincite.lock import build_lock, check_fresh, content_digest, dump_lock, load_lock
+from pincite.lock import check_fresh, content_digest, dump_lock, load_lock
+from pincite.lockbuild import build_lock
 from pincite.pins import load_pins
 
 GOOD = """\
@@ -121,3 +122,42 @@ def test_lock_checks_the_record_and_the_index_hash(
     index.index_sha_override = "0" * 64
     with pytest.raises(IntegrityError, match="index says"):
         build_lock(pins, http, index.url, log=lambda *a: None)
+
+
+def test_lock_refresh_reuses_verified_wheels_and_downloads_nothing(
+    project: Project, index: FakeIndex, tmp_path: Path
+) -> None:
+    from pincite.lockbuild import WheelCache
+
+    pins, wheels = load_pins(project.pins), WheelCache(tmp_path / "cache")
+    first = HttpClient(timeout=5)
+    locked = build_lock(pins, first, index.url, log=lambda *a: None, wheels=wheels)
+    assert first.stats.bytes_by_kind.get("whole", 0) == sum(map(len, project.wheels.values()))
+    again = HttpClient(timeout=5)
+    relocked = build_lock(
+        pins, again, index.url, log=lambda *a: None, previous=locked, wheels=wheels
+    )
+    assert relocked == locked and again.stats.requests == 0
+    # A kept wheel damaged on disk is dropped and fetched again, never used.
+    kept = wheels.path_for(locked["toy-1"].wheel, locked["toy-1"].wheel_sha256)
+    kept.write_bytes(kept.read_bytes()[:-1] + b"!")
+    third = HttpClient(timeout=5)
+    assert (
+        build_lock(pins, third, index.url, log=lambda *a: None, previous=locked, wheels=wheels)[
+            "toy-1"
+        ]
+        == locked["toy-1"]
+    )
+    assert third.stats.bytes_by_kind["whole"] == len(project.wheels[locked["toy-1"].wheel])
+
+
+def test_lock_cli_reports_what_it_fetched(
+    project: Project, index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pincite.cli import main
+
+    args = ["lock", "--pins", str(project.pins), "--index-url", index.url]
+    args += ["--cache-dir", str(tmp_path / "cache")]
+    assert main(args) == 0
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("0 request(s), 0 bytes received")

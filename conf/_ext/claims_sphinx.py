@@ -261,6 +261,12 @@ def write_export(app: Any, exception: Exception | None) -> None:
         logger.warning(str(exc), type="claims", subtype="catalog")
         return
     target = Path(app.outdir) / "claims.json"
+    try:
+        # The export is a function of the fingerprinted results: skip the (slow) rewrite.
+        if json.loads(target.read_bytes()).get("fingerprint") == results["fingerprint"]:
+            return
+    except (OSError, ValueError, AttributeError):
+        pass
     tmp = target.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(ranges.export(catalog, results), indent=1, sort_keys=True) + "\n")
     tmp.replace(target)

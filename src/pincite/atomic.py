@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 
-def write_atomic(path: Path, data: bytes, *, fsync: bool = False) -> Path:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+def write_atomic(path: Path, data: bytes | BinaryIO, *, fsync: bool = False) -> Path:
+    """Write ``data`` (bytes, or a binary file read to its end) to ``path`` atomically.
+
+    Readers see the old file or the whole new one.
 
     The temporary name is unique (``mkstemp``), so concurrent writers never collide; on any
     failure (a full disk, an interrupt) the temporary file is removed and ``path`` is untouched.
@@ -18,7 +22,10 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = False) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if isinstance(data, bytes | bytearray | memoryview):
+                fh.write(data)
+            else:
+                shutil.copyfileobj(data, fh, 1 << 20)
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())

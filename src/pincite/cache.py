@@ -15,11 +15,12 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def default_cache_dir() -> Path:
-    """``$PINCITE_CACHE_DIR``, else ``$XDG_CACHE_HOME/pincite``, else ``~/.cache/pincite``."""
+    """``$PINCITE_CACHE_DIR``, else the platform's user cache folder for pincite."""
     if env := os.environ.get("PINCITE_CACHE_DIR"):
         return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "pincite"
+    from platformdirs import user_cache_path
+
+    return user_cache_path("pincite", appauthor=False)
 
 
 def sha256_hex(data: bytes) -> str:

@@ -11,19 +11,36 @@ from pincite.cache import Cache, default_cache_dir
 from pincite.errors import PinciteError
 from pincite.http import HttpClient
 from pincite.index import default_index_url
-from pincite.lock import build_lock, check_fresh, default_lock_path, dump_lock, load_lock
+from pincite.lock import check_fresh, default_lock_path, dump_lock, load_lock
 from pincite.pins import load_pins
 from pincite.store import SourceStore
 
 
 def _lock(args: argparse.Namespace) -> int:
+    from pincite.lockbuild import WheelCache, build_lock
+
     pins = load_pins(args.pins)
-    index_url = args.index_url or default_index_url()
     lock_path = Path(args.lock) if args.lock else default_lock_path(args.pins)
-    locked = build_lock(pins, HttpClient(timeout=args.timeout), index_url)
+    previous = None
+    if lock_path.exists() and not args.refresh:
+        try:
+            previous = load_lock(lock_path)
+        except PinciteError as exc:
+            print(f"pincite lock: not reusing {lock_path} ({exc})", file=sys.stderr)
+    http = HttpClient(timeout=args.timeout)
+    locked = build_lock(
+        pins,
+        http,
+        args.index_url or default_index_url(),
+        previous=previous,
+        wheels=WheelCache(Path(args.cache_dir) if args.cache_dir else default_cache_dir()),
+    )
     dump_lock(locked, lock_path)
     n_files = sum(len(r.files) for r in locked.values())
-    print(f"wrote {lock_path}: {len(locked)} release(s), {n_files} file(s)")
+    print(
+        f"wrote {lock_path}: {len(locked)} release(s), {n_files} file(s); "
+        f"{http.stats.requests} request(s), {http.stats.bytes_received:,} bytes received"
+    )
     return 0
 
 
@@ -79,8 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--lock", default="", help="the lock (default: next to the pins file)")
         p.add_argument("--index-url", default="", help="default: the index pip uses")
         p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
-        if name in ("fetch", "drift"):
-            p.add_argument("--cache-dir", default="", help="default: ~/.cache/pincite")
+        p.add_argument("--cache-dir", default="", help="default: the user cache folder")
+        if name == "lock":
+            p.add_argument(
+                "--refresh",
+                action="store_true",
+                help="ask the index for every wheel again, even those the lock already verified",
+            )
         if name == "drift":
             p.add_argument(
                 "--manifest",

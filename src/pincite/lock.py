@@ -1,29 +1,17 @@
-"""The generated lock: wheel hashes from the index and, per cited file, its hash and location."""
+"""The lock's schema: load, validate, dump and check freshness (building it: ``lockbuild``)."""
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
-import os
 import re
-import tempfile
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pincite.atomic import write_atomic
-from pincite.errors import IntegrityError, LockError
-from pincite.http import HttpClient
-from pincite.index import find_wheel
+from pincite.errors import LockError
 from pincite.pins import Release, check_release_id, path_problem
-from pincite.wheel import (
-    COMPRESSIONS,
-    check_member_name,
-    locate_member,
-    read_member,
-    record_digests,
-)
+from pincite.wheel import COMPRESSIONS
 
 LOCK_VERSION = 1
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -168,72 +156,3 @@ def check_fresh(pins: dict[str, Release], lock: dict[str, LockedRelease], lock_p
             problems.append(f"release {rid!r}: files not locked: {', '.join(missing)}")
     if problems:
         raise LockError(f"{lock_path}: stale lock ({'; '.join(problems)}); run `nox -s lock`")
-
-
-def lock_wheel(release: Release, wheel_file, wheel_sha256: str) -> LockedRelease:
-    """Lock the cited files of one downloaded, verified wheel."""
-    try:
-        zf = zipfile.ZipFile(wheel_file)
-    except zipfile.BadZipFile as exc:
-        raise IntegrityError(
-            f"release {release.id!r}: {release.wheel} is not a zip: {exc}"
-        ) from None
-    with zf:
-        digests = record_digests(zf)
-        names = set(zf.namelist())
-        files = {}
-        for fpath in release.files:
-            check_member_name(fpath)
-            if fpath not in names:
-                near = difflib.get_close_matches(fpath, sorted(names), n=3, cutoff=0.6)
-                hint = f"; did you mean {', '.join(near)}?" if near else ""
-                raise LockError(f"release {release.id!r}: {fpath} is not in {release.wheel}{hint}")
-            data = read_member(zf, fpath, f"release {release.id!r} ({release.wheel})")
-            sha = hashlib.sha256(data).hexdigest()
-            if fpath not in digests:
-                raise LockError(f"release {release.id!r}: {fpath} is not listed in the RECORD")
-            if digests[fpath][0] != sha:
-                raise IntegrityError(
-                    f"release {release.id!r}: {fpath} has sha256 {sha}, "
-                    f"RECORD says {digests[fpath][0]}"
-                )
-            loc = locate_member(wheel_file, zf.getinfo(fpath))
-            files[fpath] = LockedFile(
-                sha256=sha,
-                size=len(data),
-                data_offset=loc.data_offset,
-                compressed_size=loc.compressed_size,
-                compression=loc.compression,
-            )
-    wheel_file.seek(0, os.SEEK_END)
-    return LockedRelease(
-        project=release.project,
-        version=release.version,
-        wheel=release.wheel,
-        wheel_sha256=wheel_sha256,
-        wheel_size=wheel_file.tell(),
-        files=files,
-    )
-
-
-def build_lock(
-    pins: dict[str, Release], http: HttpClient, index_url: str, log=print
-) -> dict[str, LockedRelease]:
-    """Download every pinned wheel whole, verify it against the index, and lock its cited files."""
-    out = {}
-    for rid, rel in pins.items():
-        entry = find_wheel(http, index_url, rel.project, rel.wheel)
-        log(f"lock {rid}: downloading {rel.wheel}")
-        with http.download(entry.url, lambda: tempfile.TemporaryFile()) as fh:
-            digest = hashlib.sha256()
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-            if digest.hexdigest() != entry.sha256:
-                raise IntegrityError(
-                    f"{rel.wheel}: downloaded sha256 {digest.hexdigest()}, "
-                    f"index says {entry.sha256}"
-                )
-            fh.seek(0)
-            out[rid] = lock_wheel(rel, fh, entry.sha256)
-        log(f"lock {rid}: {len(out[rid].files)} file(s) verified against RECORD")
-    return out

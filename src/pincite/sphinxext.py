@@ -17,7 +17,6 @@ from pincite import __version__
 from pincite.cache import Cache, default_cache_dir
 from pincite.config import PinciteConfig, register
 from pincite.errors import PinciteError
-from pincite.http import HttpClient
 from pincite.lock import check_fresh, default_lock_path, load_lock
 from pincite.manifest import MANIFEST_NAME, CitationRecord, dump_manifest
 from pincite.pins import load_pins
@@ -78,7 +77,7 @@ def get_store(config) -> tuple[SourceStore, list[str]]:  # type: ignore[no-untyp
             cache,
             offline=cfg.offline,
             index_url=cfg.index_url or None,
-            http=HttpClient(timeout=cfg.timeout),
+            timeout=cfg.timeout,
         )
         _STORES[key] = (store, [cfg.pins, cfg.lock])
     return _STORES[key]

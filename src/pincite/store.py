@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import difflib
-import hashlib
-import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pincite.atomic import check_inside, write_atomic
 from pincite.cache import Cache, sha256_hex
@@ -19,11 +18,19 @@ from pincite.errors import (
     PinciteError,
     PinsError,
 )
-from pincite.http import HttpClient, RangeNotSupported
-from pincite.index import IndexFile, default_index_url, project_files
 from pincite.lock import LockedFile, LockedRelease
 from pincite.pins import Release
 from pincite.wheel import inflate, read_member
+
+if TYPE_CHECKING:  # the network modules load only when a file must be fetched
+    from pincite.http import HttpClient
+    from pincite.index import IndexFile
+
+
+def _range_not_supported() -> type[Exception]:
+    from pincite.http import RangeNotSupported
+
+    return RangeNotSupported
 
 
 def check_wheel(files: dict[str, IndexFile], locked: LockedRelease, index_url: str) -> IndexFile:
@@ -51,19 +58,32 @@ class SourceStore:
         offline: bool = False,
         index_url: str | None = None,
         http: HttpClient | None = None,
+        timeout: float = 30.0,
     ) -> None:
         self.pins = pins
         self.lock = lock
         self.cache = cache
         self.offline = offline
         self._index_url = index_url
-        self.http = http or HttpClient()
+        self._http = http
+        self.timeout = timeout
         self._projects: dict[str, dict[str, IndexFile]] = {}
+
+    @property
+    def http(self) -> HttpClient:
+        """The HTTP client, made (and urllib3 imported) on first use: a warm build needs none."""
+        if self._http is None:
+            from pincite.http import HttpClient
+
+            self._http = HttpClient(timeout=self.timeout)
+        return self._http
 
     @property
     def index_url(self) -> str:
         """The package index, resolved lazily so a warm build never even reads pip's config."""
         if self._index_url is None:
+            from pincite.index import default_index_url
+
             self._index_url = default_index_url()
         return self._index_url
 
@@ -121,7 +141,7 @@ class SourceStore:
         wheel = self._wheel(release_id)
         try:
             raw = self.http.get_range(wheel.url, entry.data_offset, entry.compressed_size)
-        except RangeNotSupported:
+        except _range_not_supported():
             return self._from_whole_wheel(release_id, path)
         data = inflate(raw, entry.compression, entry.size, f"{release_id}: {path}")
         if sha256_hex(data) != entry.sha256:
@@ -174,6 +194,8 @@ class SourceStore:
         """The index's entry for the release's wheel; its sha256 must match the lock's."""
         locked = self.lock[release_id]
         if locked.project not in self._projects:  # one index request per project per build
+            from pincite.index import project_files
+
             self._projects[locked.project] = project_files(
                 self.http, self.index_url, locked.project
             )
@@ -183,28 +205,21 @@ class SourceStore:
         """Fallback when ranges are not honoured: download, verify, cache every locked file."""
         locked = self.lock[release_id]
         wheel = self._wheel(release_id)
-        with self.http.download(wheel.url, lambda: tempfile.TemporaryFile()) as fh:
-            digest = hashlib.sha256()
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-            if digest.hexdigest() != locked.wheel_sha256:
-                raise IntegrityError(
-                    f"{locked.wheel}: downloaded sha256 {digest.hexdigest()}, "
-                    f"the lock says {locked.wheel_sha256}"
-                )
-            fh.seek(0)
-            with zipfile.ZipFile(fh) as zf:
-                for fpath, entry in locked.files.items():
-                    info = zf.getinfo(fpath)
-                    if info.file_size != entry.size:
-                        raise IntegrityError(
-                            f"{release_id}: {fpath} is {info.file_size} bytes in the wheel, "
-                            f"the lock says {entry.size}"
-                        )
-                    data = read_member(zf, fpath, f"{release_id} ({locked.wheel})")
-                    if sha256_hex(data) != entry.sha256:
-                        raise IntegrityError(f"{release_id}: {fpath} does not match the lock")
-                    self._put(release_id, fpath, data)
+        from pincite.lockbuild import download_verified
+
+        fh = download_verified(self.http, wheel.url, locked.wheel_sha256, locked.wheel, "the lock")
+        with fh, zipfile.ZipFile(fh) as zf:
+            for fpath, entry in locked.files.items():
+                info = zf.getinfo(fpath)
+                if info.file_size != entry.size:
+                    raise IntegrityError(
+                        f"{release_id}: {fpath} is {info.file_size} bytes in the wheel, "
+                        f"the lock says {entry.size}"
+                    )
+                data = read_member(zf, fpath, f"{release_id} ({locked.wheel})")
+                if sha256_hex(data) != entry.sha256:
+                    raise IntegrityError(f"{release_id}: {fpath} does not match the lock")
+                self._put(release_id, fpath, data)
         data = self.cached(release_id, path)
         if data is None:  # pragma: no cover - just written and verified
             raise IntegrityError(f"{release_id}: {path} vanished from the cache")
