@@ -120,10 +120,11 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style and common bugs with ruff."""
-    install_group(session, "lint", project=False)
+    """Check style and common bugs with ruff, and the engine's types with mypy (strict)."""
+    install_group(session, "lint")
     session.run("ruff", "check", *(session.posargs or ["."]))
     session.run("ruff", "format", "--check", *(session.posargs or ["."]))
+    session.run("mypy")
 
 
 @nox.session

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
+    from sphinx.util.typing import ExtensionMetadata
+
 __version__ = "0.1.0"
 
 
-def setup(app):  # type: ignore[no-untyped-def]
+def setup(app: Sphinx) -> ExtensionMetadata:
     """Register the Sphinx extension (imported lazily so the engine stays light)."""
     from pincite.sphinxext import setup as _setup
 

@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         p.set_defaults(func=func)
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except PinciteError as exc:
         print(f"pincite {args.command}: error: {exc}", file=sys.stderr)
         return 1

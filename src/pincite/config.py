@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 from sphinx.util import logging
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
+    from sphinx.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +73,7 @@ class PinciteConfig:
     )
 
     @classmethod
-    def from_sphinx(cls, config) -> PinciteConfig:  # type: ignore[no-untyped-def]
+    def from_sphinx(cls, config: Config) -> PinciteConfig:
         """Collect the ``pincite_*`` values (checked and resolved at ``config-inited``)."""
         made = cls(**{f.name: getattr(config, f"pincite_{f.name}") for f in fields(cls)})
         made.offline = bool(made.offline) or _env_flag("PINCITE_OFFLINE")
@@ -84,7 +89,7 @@ def _checked(name: str, kind: type, value: object, default: object) -> tuple[obj
     if kind is float:
         # `-D pincite_timeout=2` arrives as a string; numbers are converted, not refused.
         try:
-            number = float(value)  # type: ignore[arg-type]
+            number = float(value) if isinstance(value, int | float | str) else float("nan")
         except (TypeError, ValueError):
             return default, f"must be a number of seconds, got {value!r}"
         if not number > 0:
@@ -103,7 +108,7 @@ def _checked(name: str, kind: type, value: object, default: object) -> tuple[obj
     return value, ""
 
 
-def validate(app, config) -> None:  # type: ignore[no-untyped-def]
+def validate(app: Sphinx, config: Config) -> None:
     """Check every ``pincite_*`` value once; a bad one is a warning and its default is used."""
     for f in fields(PinciteConfig):
         name = f"pincite_{f.name}"
@@ -124,7 +129,7 @@ def validate(app, config) -> None:  # type: ignore[no-untyped-def]
 _KINDS = {"str": str, "bool": bool, "float": float}
 
 
-def register(app) -> None:  # type: ignore[no-untyped-def]
+def register(app: Sphinx) -> None:
     """Declare every option on the Sphinx app with its type and default."""
     for f in fields(PinciteConfig):
         kind = _KINDS[str(f.type)]

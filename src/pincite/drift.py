@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import zipfile
 from dataclasses import dataclass
+from typing import Any
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
@@ -50,7 +51,7 @@ def newest_wheel(files: dict[str, IndexFile], release: Release) -> IndexFile | N
     pinned = {(t.abi, t.platform) for t in parse_wheel_filename(release.wheel)[3]}
     pure = any(abi == "none" for abi, _ in pinned)
     families = {plat.split("_")[-1] for _, plat in pinned}
-    best: tuple[tuple, IndexFile] | None = None
+    best: tuple[tuple[object, ...], IndexFile] | None = None
     for name, entry in files.items():
         try:
             wheel_project, version, _, tags = parse_wheel_filename(name)
@@ -71,7 +72,7 @@ def newest_wheel(files: dict[str, IndexFile], release: Release) -> IndexFile | N
     return best[1] if best else None
 
 
-def _slice_options(rec: CitationRecord) -> dict:
+def _slice_options(rec: CitationRecord) -> dict[str, Any]:
     """The narrowing options only: emphasis does not change what is cited."""
     return {
         k: v for k, v in rec.options.items() if k not in {"emphasize", "emphasize_lines", "dedent"}
@@ -98,11 +99,11 @@ def check_drift(
                     opened[cit.release] = (version, zf, "")
             except (PinciteError, zipfile.BadZipFile, OSError) as exc:
                 opened[cit.release] = ("?", None, str(exc))
-        newest, zf, problem = opened[cit.release]
-        if zf is None:
+        newest, newest_zip, problem = opened[cit.release]
+        if newest_zip is None:
             out.append(Drift(cit, newest, "error", detail=problem))
             continue
-        out.append(_compare(store, cit, release, newest, zf))
+        out.append(_compare(store, cit, release, newest, newest_zip))
     return out
 
 

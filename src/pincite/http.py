@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, TypeVar
+from typing import BinaryIO, TypeVar
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -193,10 +193,10 @@ class HttpClient:
 
         return self._attempt(url, run)
 
-    def download(self, url: str, sink: Callable[[], IO[bytes]]) -> IO[bytes]:
+    def download(self, url: str, sink: Callable[[], BinaryIO]) -> BinaryIO:
         """Stream ``url`` into a fresh file from ``sink()`` (one per attempt) and return it."""
 
-        def run() -> IO[bytes]:
+        def run() -> BinaryIO:
             fh = sink()
             try:
                 resp = self._open(url, {})

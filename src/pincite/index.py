@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -40,9 +41,7 @@ class IndexFile:
 def _pip_config() -> dict[str, str]:
     """pip's settings as ``pip config list`` prints them (pip has no Python API)."""
     pip = [sys.executable, "-m", "pip"]
-    try:
-        import pip as _  # noqa: F401  (only to know whether this interpreter has pip)
-    except ImportError:
+    if importlib.util.find_spec("pip") is None:  # uv-made environments have no pip
         found = shutil.which("pip3") or shutil.which("pip")
         if not found:
             return {}

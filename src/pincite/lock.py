@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pincite.atomic import write_atomic
 from pincite.errors import LockError
@@ -14,6 +15,7 @@ from pincite.pins import Release, check_release_id, path_problem
 from pincite.wheel import COMPRESSIONS
 
 LOCK_VERSION = 1
+T = TypeVar("T")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -46,28 +48,28 @@ def default_lock_path(pins_path: str | Path) -> Path:
     return pins_path.with_name(pins_path.stem + ".lock.json")
 
 
-def _field(where: str, obj: dict, key: str, kind: type):
+def _field(where: str, obj: object, key: str, kind: type[T]) -> T:
     value = obj.get(key) if isinstance(obj, dict) else None
     if not isinstance(value, kind) or isinstance(value, bool):
         raise LockError(f"{where}: field {key!r} is missing or not {kind.__name__}")
     return value
 
 
-def _sha(where: str, obj: dict, key: str) -> str:
+def _sha(where: str, obj: object, key: str) -> str:
     value = _field(where, obj, key, str)
     if not _HEX64.fullmatch(value):
         raise LockError(f"{where}: field {key!r} must be 64 lower-case hex digits, got {value!r}")
     return value
 
 
-def _count(where: str, obj: dict, key: str) -> int:
+def _count(where: str, obj: object, key: str) -> int:
     value = _field(where, obj, key, int)
     if value < 0:
         raise LockError(f"{where}: field {key!r} must not be negative, got {value}")
     return value
 
 
-def content_digest(releases: dict) -> str:
+def content_digest(releases: dict[str, Any]) -> str:
     """sha256 of the lock's ``releases`` in canonical JSON: what `nox -s lock` wrote."""
     canonical = json.dumps(releases, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import difflib
 import hashlib
+import io
 import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO, cast
 
 from pincite.atomic import write_atomic
 from pincite.errors import CacheError, IntegrityError, LockError
@@ -24,22 +25,28 @@ from pincite.pins import Release
 from pincite.wheel import check_member_name, locate_member, read_member, record_digests
 
 
-def file_sha256(fh: IO[bytes]) -> str:
+def file_sha256(fh: BinaryIO) -> str:
     """sha256 of an open binary file from its start; the file is left at its start."""
     fh.seek(0)
-    digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    # Every file handed here is buffered (a temporary file, or a kept wheel opened "rb").
+    digest = hashlib.file_digest(cast(io.BufferedReader, fh), "sha256").hexdigest()
     fh.seek(0)
     return digest
 
 
+def _temporary_file() -> BinaryIO:
+    """A fresh anonymous file for one download attempt (the caller closes it)."""
+    return cast(BinaryIO, tempfile.TemporaryFile())
+
+
 def download_verified(
     http: HttpClient, url: str, sha256: str, what: str, authority: str
-) -> IO[bytes]:
+) -> BinaryIO:
     """Download ``url`` whole into a temporary file whose sha256 must be ``sha256``.
 
     ``authority`` says where that hash comes from ("the index", "the lock") for the message.
     """
-    fh = http.download(url, tempfile.TemporaryFile)
+    fh = http.download(url, _temporary_file)
     got = file_sha256(fh)
     if got != sha256:
         fh.close()
@@ -57,7 +64,7 @@ class WheelCache:
         """Where the wheel with this name and hash is kept."""
         return self.root / sha256 / Path(filename).name
 
-    def open(self, filename: str, sha256: str) -> IO[bytes] | None:
+    def open(self, filename: str, sha256: str) -> BinaryIO | None:
         """The kept wheel, open, if its bytes still hash to ``sha256``; else None (and dropped)."""
         path = self.path_for(filename, sha256)
         try:
@@ -72,14 +79,14 @@ class WheelCache:
         path.unlink(missing_ok=True)  # damaged on disk: never used, fetched again
         return None
 
-    def keep(self, filename: str, sha256: str, fh: IO[bytes]) -> None:
+    def keep(self, filename: str, sha256: str, fh: BinaryIO) -> None:
         """Keep a verified wheel (atomically); a cache that cannot be written is only a miss."""
         with contextlib.suppress(OSError):
             write_atomic(self.path_for(filename, sha256), fh)
         fh.seek(0)
 
 
-def lock_wheel(release: Release, wheel_file: IO[bytes], wheel_sha256: str) -> LockedRelease:
+def lock_wheel(release: Release, wheel_file: BinaryIO, wheel_sha256: str) -> LockedRelease:
     """Lock the cited files of one downloaded, verified wheel."""
     try:
         zf = zipfile.ZipFile(wheel_file)

@@ -6,6 +6,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
@@ -45,7 +46,7 @@ def check_release_id(rid: object) -> str | None:
     return None
 
 
-def check_against_wheel(entry: dict, where: str) -> None:
+def check_against_wheel(entry: dict[str, Any], where: str) -> None:
     """Refuse a block whose project, version, tag or title contradicts its wheel file name."""
     try:
         name, wheel_version, _build, _tags = parse_wheel_filename(entry["wheel"])
@@ -79,7 +80,7 @@ def check_against_wheel(entry: dict, where: str) -> None:
         )
 
 
-def _drift_within(entry: dict, where: str) -> SpecifierSet:
+def _drift_within(entry: dict[str, Any], where: str) -> SpecifierSet:
     """The ``drift-within`` specifier, which must contain the pinned version itself."""
     raw = entry.get("drift-within", "")
     if not isinstance(raw, str):

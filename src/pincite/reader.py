@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pincite.errors import SliceError
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+#: What a dotted symbol can name.
+Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 _BLOCKS = (ast.If, ast.Try, ast.With, ast.AsyncWith) + (
     (ast.TryStar,) if hasattr(ast, "TryStar") else ()
 )
@@ -56,13 +58,13 @@ def parse(source: str, filename: str = "<source>") -> ast.Module:
         raise SliceError(f"{filename}:{exc.lineno}: cannot parse as Python: {exc.msg}") from None
 
 
-def _span(node: ast.AST) -> tuple[int, int]:
+def _span(node: Definition) -> tuple[int, int]:
     decorators = getattr(node, "decorator_list", [])
     start = min([node.lineno, *(d.lineno for d in decorators)])
     return start, node.end_lineno or node.lineno
 
 
-def _scope_defs(body: Iterable[ast.stmt]) -> Iterable[ast.AST]:
+def _scope_defs(body: Iterable[ast.stmt]) -> Iterable[Definition]:
     """Definitions directly in a scope, looking through if/try/with blocks (not into defs)."""
     for stmt in body:
         if isinstance(stmt, _DEFS):
@@ -92,9 +94,9 @@ def _definitions(tree: ast.Module) -> dict[str, list[tuple[int, int, bool]]]:
 
     def visit(body: Iterable[ast.stmt], prefix: str) -> None:
         for node in _scope_defs(body):
-            name = f"{prefix}{node.name}"  # type: ignore[attr-defined]
+            name = f"{prefix}{node.name}"
             table.setdefault(name, []).append((*_span(node), _is_accessor(node)))
-            visit(node.body, name + ".")  # type: ignore[attr-defined]
+            visit(node.body, name + ".")
 
     visit(tree.body, "")
     return table

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from pincite.http import HttpClient
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 class RangeFile(io.RawIOBase):
@@ -64,7 +68,9 @@ class RangeFile(io.RawIOBase):
         self.pos = end
         return bytes(out)
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        """Fill ``buffer`` from the current position; the number of bytes read."""
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
         return len(data)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from pincite.reader import Slice
 
+#: One ``SequenceMatcher`` opcode: tag, then old and new unit ranges.
+Opcode = tuple[str, int, int, int, int]
 #: What a diff may be told to ignore, besides formatting (which ``readable_diff`` always ignores).
 IGNORABLE = frozenset({"docstrings", "comments"})
 _CLOSERS = {")", "]", "}"}
@@ -31,7 +33,7 @@ class Unit:
 
     first: int
     last: int
-    key: tuple
+    key: tuple[object, ...]
 
 
 def _collapse(text: str) -> str:
@@ -196,7 +198,9 @@ def _context(old: Slice, new: Slice, ua: Unit, ub: Unit) -> list[str]:
     return rows
 
 
-def _hunk_header(a: list[Unit], b: list[Unit], group: list, old_start: int, new_start: int) -> str:
+def _hunk_header(
+    a: list[Unit], b: list[Unit], group: list[Opcode], old_start: int, new_start: int
+) -> str:
     """``@@ -first,last +first,last @@`` in upstream line numbers (ranges, not counts)."""
     i1, i2 = group[0][1], group[-1][2]
     j1, j2 = group[0][3], group[-1][4]
@@ -222,15 +226,16 @@ def normalised(source: str) -> list[str]:
     """The code as ``ast`` sees it, docstrings dropped and formatting unified."""
     tree = ast.parse(source)
     for node in ast.walk(tree):
-        body = getattr(node, "body", None)
+        if not isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        body = node.body
         if (
-            isinstance(body, list)
-            and body
+            body
             and isinstance(body[0], ast.Expr)
             and isinstance(body[0].value, ast.Constant)
             and isinstance(body[0].value.value, str)
         ):
-            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+            node.body = body[1:] or [ast.Pass()]
     return ast.unparse(tree).splitlines()
 
 

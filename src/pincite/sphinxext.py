@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Set
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -23,6 +24,14 @@ from pincite.pins import load_pins
 from pincite.reader import Slice, cite, unified_diff
 from pincite.semdiff import IGNORABLE, readable_diff
 from pincite.store import SourceStore
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
+    from sphinx.config import Config
+    from sphinx.environment import BuildEnvironment
+    from sphinx.util.typing import ExtensionMetadata
+
+    from pincite.pins import Release
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +53,11 @@ def _warn(directive: SphinxDirective, exc: PinciteError) -> list[nodes.Node]:
 
 
 #: Stores by configuration key: one per build process, never pickled into the environment.
-_STORES: dict[tuple, tuple[SourceStore, list[str]]] = {}
+_STORES: dict[tuple[object, ...], tuple[SourceStore, list[str]]] = {}
 
 
-def _store_key(cfg: PinciteConfig) -> tuple:
-    stamps = []
+def _store_key(cfg: PinciteConfig) -> tuple[object, ...]:
+    stamps: list[int | None] = []
     for path in (cfg.pins, cfg.lock):
         try:
             stamps.append(Path(path).stat().st_mtime_ns)
@@ -57,7 +66,7 @@ def _store_key(cfg: PinciteConfig) -> tuple:
     return (cfg.pins, cfg.lock, *stamps, cfg.cache_dir, cfg.offline, cfg.index_url, cfg.timeout)
 
 
-def get_store(config) -> tuple[SourceStore, list[str]]:  # type: ignore[no-untyped-def]
+def get_store(config: Config) -> tuple[SourceStore, list[str]]:
     """The source store for this configuration and the files every citing page depends on."""
     cfg = PinciteConfig.from_sphinx(config)
     if not cfg.pins:
@@ -84,8 +93,14 @@ def get_store(config) -> tuple[SourceStore, list[str]]:  # type: ignore[no-untyp
 
 
 def _record(
-    directive: SphinxDirective, release, path: str, sl: Slice, sha256: str, options: dict, role: str
-) -> None:  # type: ignore[no-untyped-def]
+    directive: SphinxDirective,
+    release: Release,
+    path: str,
+    sl: Slice,
+    sha256: str,
+    options: dict[str, Any],
+    role: str,
+) -> None:
     """Remember one cited slice for this page: the collector's data, the manifest's records."""
     env = directive.env
     _, line = directive.get_source_info()
@@ -106,7 +121,7 @@ def _record(
         line=line,
         role=role,
     )
-    cites = env.pincite_citations.setdefault(env.docname, [])
+    cites = _citations(env).setdefault(env.docname, [])
     if record not in cites:
         cites.append(record)
 
@@ -116,7 +131,7 @@ class CitingDirective(SphinxDirective):
 
     def slice_of(
         self, release_id: str, path: str, role: str = "source", **options: Any
-    ) -> tuple[Any, Slice, str]:
+    ) -> tuple[Release, Slice, str]:
         store, deps = get_store(self.config)
         # Dependencies first, so that a page whose citation fails is read again once the pins,
         # the lock or the cached file change (a failed read would otherwise be kept forever).
@@ -134,7 +149,7 @@ class CitingDirective(SphinxDirective):
         _record(self, release, path, sl, entry.sha256, options, role)
         return release, sl, entry.sha256
 
-    def header(self, release, path: str, sl: Slice, sha256: str) -> nodes.reference:
+    def header(self, release: Release, path: str, sl: Slice, sha256: str) -> nodes.reference:
         label = f"{release.label} · {path} · L{sl.start}–L{sl.end} · sha256 {sha256[:12]}"
         ref = nodes.reference(
             "",
@@ -365,7 +380,7 @@ class PinnedDiffDirective(CitingDirective):
         return [wrapper]
 
 
-def _resolve_paths(app, config) -> None:  # type: ignore[no-untyped-def]
+def _resolve_paths(app: Sphinx, config: Config) -> None:
     """Make every pincite path absolute (relative ones are taken from the conf directory)."""
     confdir = Path(app.confdir)
     if config.pincite_pins:
@@ -379,7 +394,7 @@ def _resolve_paths(app, config) -> None:  # type: ignore[no-untyped-def]
             setattr(config, name, str((confdir / getattr(config, name)).resolve()))
 
 
-def _init_store(app) -> None:  # type: ignore[no-untyped-def]
+def _init_store(app: Sphinx) -> None:
     """Check pins and lock before reading starts; materialise sources for autodoc2 if asked."""
     _citations(app.env)
     if not app.config.pincite_pins:
@@ -408,7 +423,7 @@ def _init_store(app) -> None:  # type: ignore[no-untyped-def]
             raise ConfigError(f"pincite: while materialising into {root}: {exc}") from None
 
 
-def _append_sources(app, doctree) -> None:  # type: ignore[no-untyped-def]
+def _append_sources(app: Sphinx, doctree: nodes.document) -> None:
     """End every citing page with the list of the files it cites, with their line ranges."""
     if not app.config.pincite_sources_list:
         return
@@ -436,28 +451,33 @@ def _append_sources(app, doctree) -> None:  # type: ignore[no-untyped-def]
 class CitationCollector(EnvironmentCollector):
     """Per-page citations in the environment: purged, merged across processes, kept on reuse."""
 
-    def clear_doc(self, app, env, docname: str) -> None:  # type: ignore[no-untyped-def]
+    def clear_doc(self, app: Sphinx, env: BuildEnvironment, docname: str) -> None:
         """Forget what a page cited before it is read again."""
         _citations(env).pop(docname, None)
 
-    def merge_other(self, app, env, docnames, other) -> None:  # type: ignore[no-untyped-def]
+    def merge_other(
+        self, app: Sphinx, env: BuildEnvironment, docnames: Set[str], other: BuildEnvironment
+    ) -> None:
         """Take the citations of pages read by a parallel worker."""
         mine, theirs = _citations(env), _citations(other)
         for docname in docnames:
             if docname in theirs:
                 mine[docname] = theirs[docname]
 
-    def process_doc(self, app, doctree) -> None:  # type: ignore[no-untyped-def]
+    def process_doc(self, app: Sphinx, doctree: nodes.document) -> None:
         """Nothing to do here: the directives record while they run."""
 
 
-def _citations(env) -> dict[str, list[CitationRecord]]:  # type: ignore[no-untyped-def]
-    if not hasattr(env, "pincite_citations"):
-        env.pincite_citations = {}
-    return env.pincite_citations
+def _citations(env: BuildEnvironment) -> dict[str, list[CitationRecord]]:
+    """The per-page citations kept in the environment (made on first use)."""
+    found: dict[str, list[CitationRecord]] | None = getattr(env, "pincite_citations", None)
+    if found is None:
+        found = {}
+        setattr(env, "pincite_citations", found)  # noqa: B010  (an attribute Sphinx does not declare)
+    return found
 
 
-def write_manifest(app, exception) -> None:  # type: ignore[no-untyped-def]
+def write_manifest(app: Sphinx, exception: Exception | None) -> None:
     """Write every citation of the site to ``pincite-citations.json`` at the output's root."""
     if exception is not None or not app.config.pincite_pins:
         return
@@ -469,7 +489,7 @@ def write_manifest(app, exception) -> None:  # type: ignore[no-untyped-def]
         logger.info("pincite: %d citation(s) written to %s", len(records), path)
 
 
-def setup(app) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def setup(app: Sphinx) -> ExtensionMetadata:
     """Register options, directives and events."""
     register(app)
     app.add_directive("pincite-source", PinnedSourceDirective)

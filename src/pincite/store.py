@@ -220,10 +220,10 @@ class SourceStore:
                 if sha256_hex(data) != entry.sha256:
                     raise IntegrityError(f"{release_id}: {fpath} does not match the lock")
                 self._put(release_id, fpath, data)
-        data = self.cached(release_id, path)
-        if data is None:  # pragma: no cover - just written and verified
+        kept = self.cached(release_id, path)
+        if kept is None:  # pragma: no cover - just written and verified
             raise IntegrityError(f"{release_id}: {path} vanished from the cache")
-        return data
+        return kept
 
     def materialize(self, release_id: str, path: str, root: Path) -> Path:
         """Write the verified file to ``root/<release_id>/<path>`` (for autodoc2); return it."""

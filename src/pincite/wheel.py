@@ -9,6 +9,7 @@ import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from pincite.errors import IntegrityError, LockError
 
@@ -52,7 +53,7 @@ def record_digests(zf: zipfile.ZipFile) -> dict[str, tuple[str, int]]:
     return digests
 
 
-def locate_member(wheel: io.BufferedIOBase, info: zipfile.ZipInfo) -> MemberLocation:
+def locate_member(wheel: BinaryIO, info: zipfile.ZipInfo) -> MemberLocation:
     """Read the member's local header to find where its compressed data starts."""
     if info.compress_type not in COMPRESSIONS:
         raise LockError(f"{info.filename}: unsupported zip compression {info.compress_type}")
