@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -73,16 +72,14 @@ def test_releases_table_is_rendered_from_the_lock(
     assert 'href="https://example.invalid/toy/keras/tree/v2.0"' in html
 
 
-def test_doctree_regression(make_app, overrides, tmp_path: Path) -> None:
+def test_doctree_regression(make_app, overrides, tmp_path: Path, file_regression) -> None:
+    """The first citation's doctree; `pytest --force-regen` rewrites the expected file."""
     app = build(make_app, overrides, "basic", tmp_path)
     doctree = app.env.get_doctree("index")
     from docutils import nodes
 
     first = next(iter(doctree.findall(nodes.container)))
-    text = first.pformat()
-    if os.environ.get("PINCITE_REGENERATE"):
-        EXPECTED.write_text(text)
-    assert text == EXPECTED.read_text()
+    file_regression.check(first.pformat(), fullpath=EXPECTED)
 
 
 def test_rebuild_with_warm_cache_is_offline(
@@ -137,3 +134,68 @@ def test_offline_cold_cache_names_the_missing_file(make_app, overrides, tmp_path
         r".* offline.*\[pincite\.offline\]",
         warnings,
     ), warnings
+
+
+def test_parallel_build_gives_the_same_pages_and_manifest(
+    make_app, overrides, tmp_path: Path
+) -> None:
+    """-j 2: citations read in worker processes reach the environment and the manifest."""
+    import shutil
+
+    pages = [f"page{n}" for n in range(8)]  # Sphinx reads in parallel from 6 pages on
+    for kind in ("serial", "parallel"):
+        srcdir = tmp_path / kind / "drift"
+        shutil.copytree(Path(__file__).parent / "roots" / "test-drift", srcdir)
+        for page in pages:
+            (srcdir / f"{page}.rst").write_text(
+                (srcdir / "nested.rst").read_text().replace("Nested", page.title())
+            )
+        index = srcdir / "index.rst"
+        index.write_text(
+            index.read_text().replace("   nested\n", "".join(f"   {p}\n" for p in pages))
+        )
+        (srcdir / "nested.rst").unlink()
+    serial = make_app("html", srcdir=tmp_path / "serial" / "drift", confoverrides=overrides)
+    serial.build()
+    parallel = make_app(
+        "html", srcdir=tmp_path / "parallel" / "drift", confoverrides=overrides, parallel=2
+    )
+    parallel.build()
+    assert parallel.parallel == 2 and warnings_of(parallel) == ""
+    for name in ("index.html", "page3.html"):
+        ours = (Path(parallel.outdir) / name).read_text()
+        theirs = (Path(serial.outdir) / name).read_text()
+        assert ours == theirs and "pincite-permalink" in ours
+    manifest = (Path(parallel.outdir) / "pincite-citations.json").read_text()
+    assert manifest == (Path(serial.outdir) / "pincite-citations.json").read_text()
+    assert sorted(parallel.env.pincite_citations) == ["index", *pages]
+
+
+def test_incremental_builds_follow_edits_and_removed_pages(
+    make_app, overrides, tmp_path: Path
+) -> None:
+    """Edit a page, then remove one: the environment, the lists and the manifest follow."""
+    import json
+
+    app = build(make_app, overrides, "drift", tmp_path)
+    srcdir, outdir = Path(app.srcdir), Path(app.outdir)
+    manifest = outdir / "pincite-citations.json"
+
+    def cited() -> set[tuple[str, str]]:
+        data = json.loads(manifest.read_text())["citations"]
+        return {(c["docname"], c["options"].get("pyobject")) for c in data}
+
+    assert ("nested", "Model.train_step") in cited()
+    nested = srcdir / "nested.rst"
+    nested.write_text(nested.read_text().replace("Model.train_step", "Model.losses"))
+    again = make_app("html", srcdir=srcdir, confoverrides=overrides)
+    again.build()
+    assert ("nested", "Model.losses") in cited() and ("nested", "Model.train_step") not in cited()
+
+    nested.unlink()
+    index = srcdir / "index.rst"
+    index.write_text(index.read_text().replace("   nested\n", ""))
+    last = make_app("html", srcdir=srcdir, confoverrides=overrides)
+    last.build()
+    assert {doc for doc, _ in cited()} == {"index"}
+    assert "nested" not in last.env.pincite_citations
