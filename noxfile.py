@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import nox
@@ -35,11 +36,44 @@ def install_group(session: nox.Session, *groups: str, project: bool = True) -> N
         session.install("-e", ".")
 
 
-@nox.session
+#: The one environment of the site (TensorFlow and all): `docs`, `docs-live` and `bench` share it.
+DOCS_ENV = ROOT / ".nox" / "docs"
+DOCS_BIN = DOCS_ENV / "bin"
+
+
+def docs_env(session: nox.Session) -> dict[str, str]:
+    """Make or update the shared docs environment; the variables that put it first on PATH."""
+    python = DOCS_ENV / "bin" / "python"
+    reqs = nox.project.dependency_groups(PYPROJECT, "docs-live")  # docs + sphinx-autobuild
+    try:
+        from uv import find_uv_bin
+
+        uv = [find_uv_bin()]
+    except ImportError:  # nox without uv: a plain venv and pip, slower but the same packages
+        uv = []
+    if not python.exists():
+        if uv:
+            session.run(*uv, "venv", "--quiet", str(DOCS_ENV), "--python", sys.executable)
+        else:
+            session.run(sys.executable, "-m", "venv", str(DOCS_ENV))
+    install = [*uv, "pip", "install", "--quiet", "--python", str(python)]
+    if not uv:
+        install = [str(python), "-m", "pip", "install", "--quiet"]
+    # A no-op when nothing changed (uv checks in well under a second).
+    session.run(*install, *reqs, "-e", str(ROOT), external=True)
+    return {
+        "VIRTUAL_ENV": str(DOCS_ENV),
+        "PATH": os.pathsep.join([str(DOCS_ENV / "bin"), os.environ.get("PATH", "")]),
+    }
+
+
+@nox.session(venv_backend="none")
 def docs(session: nox.Session) -> None:
     """Build the HTML site into build/html (nitpicky, warnings are errors)."""
-    install_group(session, "docs")
-    session.run("sphinx-build", "-b", "html", *SPHINX_ARGS, *session.posargs)
+    env = docs_env(session)
+    session.run(
+        DOCS_BIN / "sphinx-build", "-b", "html", *SPHINX_ARGS, *session.posargs, env=env
+    )
     session.log(f"site built: {ROOT / HTML_DIR / 'index.html'}")
     report = write_archive(ROOT / HTML_DIR, ARCHIVE)
     session.log(report)
@@ -65,12 +99,12 @@ def write_archive(html: Path, archive: Path) -> str:
     )
 
 
-@nox.session(name="docs-live")
+@nox.session(name="docs-live", venv_backend="none")
 def docs_live(session: nox.Session) -> None:
-    """Serve the site on localhost and rebuild on every change."""
-    install_group(session, "docs-live")
+    """Serve the site on localhost and rebuild on every change (no full rebuild after `docs`)."""
+    env = docs_env(session)
     session.run(
-        "sphinx-autobuild",
+        DOCS_BIN / "sphinx-autobuild",
         *SPHINX_ARGS,
         "--watch",
         "src",
@@ -79,6 +113,7 @@ def docs_live(session: nox.Session) -> None:
         "--ignore",
         "*/reference/api/*",
         *session.posargs,
+        env=env,
     )
 
 
@@ -146,11 +181,11 @@ def drift(session: nox.Session) -> None:
     )
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Time cold, no-op and one-page builds (kernels and connections counted) and the fetch."""
-    install_group(session, "docs")
-    session.run("python", "benchmarks/rebuild.py", *session.posargs)
+    """Time builds against Sphinx's floor, profile the no-op rebuild, count diff lines, fetch."""
+    env = docs_env(session)
+    session.run(DOCS_BIN / "python", "benchmarks/rebuild.py", *session.posargs, env=env)
 
 
 @nox.session(name="bench-fetch")

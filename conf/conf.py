@@ -122,7 +122,7 @@ nitpicky = True
 # docutils types in the engine's signatures are therefore plain text, not links.
 nitpick_ignore_regex = [
     ("py:(class|obj)", r"(pathlib|collections\.abc|ast|io|zipfile|typing|docutils|sphinx)\..*"),
-    ("py:(class|obj)", r"(packaging|urllib3|tokenize)\..*"),
+    ("py:(class|obj)", r"(packaging|urllib3|tokenize|_typeshed)\..*"),
     # Base classes of cited upstream objects that are themselves not cited.
     ("py:(class|obj)", r"tensorflow_probability\.python\.internal\..*"),
 ]
