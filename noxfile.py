@@ -71,9 +71,7 @@ def docs_env(session: nox.Session) -> dict[str, str]:
 def docs(session: nox.Session) -> None:
     """Build the HTML site into build/html (nitpicky, warnings are errors)."""
     env = docs_env(session)
-    session.run(
-        DOCS_BIN / "sphinx-build", "-b", "html", *SPHINX_ARGS, *session.posargs, env=env
-    )
+    session.run(DOCS_BIN / "sphinx-build", "-b", "html", *SPHINX_ARGS, *session.posargs, env=env)
     session.log(f"site built: {ROOT / HTML_DIR / 'index.html'}")
     report = write_archive(ROOT / HTML_DIR, ARCHIVE)
     session.log(report)
@@ -203,14 +201,14 @@ def matrix(session: nox.Session) -> None:
     `-- --newest` the newest release of each line and backend. Writes nothing in the tree.
     """
     session.install(*nox.project.dependency_groups(PYPROJECT, "matrix"))
-    session.run("python", "claims/matrix.py", "run", *session.posargs)
+    session.run("python", "-m", "claims.matrix", "run", *session.posargs)
 
 
 @nox.session(name="matrix-merge")
 def matrix_merge(session: nox.Session) -> None:
     """Write claims/results.json from complete grid runs (`-- --out DIR ...` joins shards)."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "matrix"))
-    session.run("python", "claims/matrix.py", "merge", *session.posargs)
+    session.run("python", "-m", "claims.matrix", "merge", *session.posargs)
 
 
 @nox.session

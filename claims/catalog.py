@@ -13,8 +13,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from grid import GRID, Env, Grid, GridError, load_grid
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from claims.grid import GRID, Env, Grid, GridError, load_grid
 
 HERE = Path(__file__).resolve().parent
 CATALOG = HERE / "catalog.toml"
@@ -156,6 +157,21 @@ def fingerprint(folder: Path = HERE) -> str:
     return digest.hexdigest()
 
 
+def disagreement(claim: Claim, env: Env, outcome: str) -> str | None:
+    """Why ``outcome`` of ``claim`` in ``env`` contradicts the catalog (None: it agrees).
+
+    The one comparison of an outcome with the catalog: the grid runner, the merged results
+    and the executed pages all ask it.
+    """
+    if claim.accepts(env, outcome):
+        return None
+    expected = claim.expected(env)
+    return (
+        f"claim {claim.id!r} in {env.id} ({env.label}): expected it to "
+        f"{'hold' if expected == HOLDS else 'not hold'}, but the outcome is {outcome!r}"
+    )
+
+
 def check_run(catalog: Catalog, run: dict, where: str) -> list[str]:
     """Every way one environment's run disagrees with the catalog (empty: it agrees)."""
     env = catalog.envs.get(run.get("env", ""))
@@ -168,15 +184,10 @@ def check_run(catalog: Catalog, run: dict, where: str) -> list[str]:
         missing, extra = sorted(want - set(results)), sorted(set(results) - want)
         problems.append(f"{where}: claims missing {missing}, unknown {extra}")
     for claim_id in sorted(want & set(results)):
-        claim = catalog.claims[claim_id]
-        expected, got = claim.expected(env), results[claim_id]["outcome"]
-        if not claim.accepts(env, got):
+        problem = disagreement(catalog.claims[claim_id], env, results[claim_id]["outcome"])
+        if problem:
             detail = results[claim_id].get("detail", "")
-            problems.append(
-                f"claim {claim_id!r} in {env.id} ({env.label}): expected it to "
-                f"{'hold' if expected == HOLDS else 'not hold'}, but the outcome is {got!r}"
-                + (f" ({detail})" if detail else "")
-            )
+            problems.append(problem + (f" ({detail})" if detail else ""))
     return problems
 
 

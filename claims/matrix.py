@@ -1,7 +1,7 @@
 """Run the release grid: build each base once with uv, lay releases over it, run the claims.
 
-    python claims/matrix.py run [--shard 2/4] [--only ENV ...] [--jobs 2] [--out build/matrix]
-    python claims/matrix.py merge [--out build/matrix ...]   # -> claims/results.json
+    python -m claims.matrix run [--shard 2/4] [--only ENV ...] [--jobs 2] [--out build/matrix]
+    python -m claims.matrix merge [--out build/matrix ...]   # -> claims/results.json
 
 `run` writes one JSON file per environment into the output folder (never into the work
 tree) and a timing report; it exits 1 if any outcome disagrees with the catalog. `merge`
@@ -22,12 +22,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from claims.catalog import RESULTS, CatalogError, check_run, fingerprint, load_catalog
+from claims.grid import Env, Grid, GridError, shard
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-
-from catalog import RESULTS, CatalogError, check_run, fingerprint, load_catalog  # noqa: E402
-from grid import Env, Grid, GridError, shard  # noqa: E402
 
 #: Virtualenvs and overlays live under build/, outside git, shared by every run.
 GRID_DIR = ROOT / "build" / "grid"
@@ -141,7 +140,9 @@ def run_env(builder: Builder, env: Env, out: Path) -> dict:
     """Prepare one environment and run every claim in it; return its timing and status."""
     began = time.perf_counter()
     python = builder.base_python(env.base)
+    # The release's overlay first, then the repository (for `python -m claims.run`).
     paths = [str(builder.overlay(env.overlay))] if env.overlay else []
+    paths.append(str(ROOT))
     prepared = time.perf_counter()
     child_env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), TF_CPP_MIN_LOG_LEVEL="3")
     child_env.pop("KERAS_HOME", None)
@@ -151,7 +152,8 @@ def run_env(builder: Builder, env: Env, out: Path) -> dict:
         code = subprocess.run(
             [
                 str(python),
-                str(HERE / "run.py"),
+                "-m",
+                "claims.run",
                 "--env",
                 env.id,
                 "--out",

@@ -11,8 +11,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 warnings.filterwarnings("ignore", category=UserWarning)
 
-import proofs  # noqa: E402
-from catalog import load_catalog  # noqa: E402
+from claims import proofs  # noqa: E402  (after the environment is set)
+from claims.catalog import FAILS, HOLDS, NA, disagreement, load_catalog  # noqa: E402
 
 #: The docs environment holds two grid environments side by side (the newest of two lines).
 DOCS_ENVS = ("tf_keras-2.21", "keras-3.15-tensorflow")
@@ -50,15 +50,11 @@ def prove(claim_id: str) -> None:
     catalog = load_catalog()
     claim = catalog.claims[claim_id]
     for env, lab in _LABS.items():
-        expected = claim.expected(catalog.envs[env])
-        if expected == "n/a":
+        if claim.expected(catalog.envs[env]) == NA:
             continue
         evidence = proofs.PROOFS[claim_id](lab)
-        outcome = "holds" if evidence.holds else "does not hold"
+        outcome = HOLDS if evidence.holds else FAILS
         print(f"── {env} ({lab.keras.__name__} {lab.keras.__version__}): the claim {outcome}")
         print(evidence.table(), end="\n\n")
-        if evidence.holds != (expected == "holds"):
-            raise AssertionError(
-                f"claim {claim_id!r} in {env}: expected it to "
-                f"{'hold' if expected == 'holds' else 'not hold'}, but it {outcome}"
-            )
+        if problem := disagreement(claim, catalog.envs[env], outcome):
+            raise AssertionError(problem)

@@ -36,7 +36,6 @@ TERM = PENALTY * float(np.sum(W0**2))
 class Evidence:
     """What a proof measured: the numbers, and whether the claim's statement held."""
 
-    claim: str
     holds: bool
     numbers: dict[str, Any] = field(default_factory=dict)
     detail: str = ""
@@ -245,9 +244,12 @@ PROOFS: dict[str, Callable[[Lab], Evidence]] = {}
 
 
 def proof(claim_id: str) -> Callable[[Callable[[Lab], Evidence]], Callable[[Lab], Evidence]]:
-    """Register a proof under its claim id."""
+    """Register a proof under its claim id: the one place a proof names its claim."""
 
     def register(func: Callable[[Lab], Evidence]) -> Callable[[Lab], Evidence]:
+        if claim_id in PROOFS:
+            twice = f"{PROOFS[claim_id].__name__} and {func.__name__}"
+            raise ValueError(f"claim {claim_id!r} has two proofs: {twice}")
         PROOFS[claim_id] = func
         return func
 
@@ -264,7 +266,6 @@ def add_loss_once_unweighted(lab: Lab) -> Evidence:
     got_w = lab.weights(model)
     n = len(X)
     return Evidence(
-        "add-loss-once-unweighted",
         holds=close(reported, compiled + TERM) and close(got_w, expected_w),
         numbers={
             "mean compiled loss": compiled,
@@ -291,7 +292,6 @@ def nonscalar_add_loss_summed(lab: Lab) -> Evidence:
         reported = f"{type(exc).__name__}: {_last_line(exc)}"
     summed, averaged = compiled + float(values.sum()), compiled + float(values.mean())
     return Evidence(
-        "nonscalar-add-loss-summed",
         holds=isinstance(reported, float) and close(reported, summed),
         numbers={
             "add_loss values (per sample)": values,
@@ -317,7 +317,6 @@ def weight_regularizer_once_per_batch(lab: Lab) -> Evidence:
     expected_w = W_AFTER
     got_w = lab.weights(model)
     return Evidence(
-        "weight-regularizer-once-per-batch",
         holds=close(in_losses, [TERM])
         and close(reported, mse(W0) + TERM)
         and close(got_w, expected_w),
@@ -340,7 +339,6 @@ def activity_regularizer_batch_mean(lab: Lab) -> Evidence:
     total_abs = float(np.abs(X @ W0).sum())
     per_batch_mean = mse(W0) + total_abs / len(X)
     return Evidence(
-        "activity-regularizer-batch-mean",
         holds=close(reported, per_batch_mean),
         numbers={
             "sum |outputs| over the batch": total_abs,
@@ -365,7 +363,6 @@ def loss_weights_skip_layer_losses(lab: Lab) -> Evidence:
     expected_w = W0 - LR * (sum(weights) * mse_grad(W0) + 2 * PENALTY * W0)
     got_w = lab.weights(model)
     return Evidence(
-        "loss-weights-skip-layer-losses",
         holds=close(reported, expected) and close(got_w, expected_w),
         numbers={
             "loss_weights": weights,
@@ -396,7 +393,7 @@ def sample_and_class_weights_skip_layer_losses(lab: Lab) -> Evidence:
         numbers[f"{name}: reported loss with add_loss"] = reported
         numbers[f"{name}: difference (the add_loss term is {TERM:g})"] = reported - compiled
         holds = holds and close(reported - compiled, TERM)
-    return Evidence("sample-and-class-weights-skip-layer-losses", holds=holds, numbers=numbers)
+    return Evidence(holds=holds, numbers=numbers)
 
 
 @proof("losses-reset-each-call")
@@ -409,7 +406,6 @@ def losses_reset_each_call(lab: Lab) -> Evidence:
         seen.append(lab.losses(model))
     expected = [[float(np.mean(np.abs(X * s @ W0)))] for s in (1.0, 2.0, 3.0)]
     return Evidence(
-        "losses-reset-each-call",
         holds=close(seen, expected),
         numbers={
             "model.losses after call(X), call(2X), call(3X)": seen,
@@ -427,7 +423,6 @@ def history_loss_batch_weighted(lab: Lab) -> Evidence:
     b1, b2 = mse(W0, X[:3], Y[:3]) + TERM, mse(W0, X[3:], Y[3:]) + TERM
     weighted, plain = (3 * b1 + 1 * b2) / 4, (b1 + b2) / 2
     return Evidence(
-        "history-loss-batch-weighted",
         holds=close(reported, weighted),
         numbers={
             "batch totals (3 samples, 1 sample)": [b1, b2],
@@ -458,7 +453,6 @@ def custom_compute_loss_reproduces(lab: Lab) -> Evidence:
     lab.step(builtin)
     a, b = lab.weights(explicit), lab.weights(builtin)
     return Evidence(
-        "custom-compute-loss-reproduces",
         holds=close(a, b) and not close(a, W0),
         numbers={"w after a step, explicit compute_loss": a, "w after a step, built-in": b},
     )
@@ -511,7 +505,6 @@ def tfp_kl_weight(lab: Lab) -> Evidence:
     expected_w = W0 - LR * (mse_grad(W0) + kl_weight * W0)
     got_w = np.asarray(model.get_weights()[0]).reshape(W0.shape)
     return Evidence(
-        "tfp-kl-weight",
         holds=close(in_losses, [kl_weight * kl])
         and close(reported, mse(W0) + kl_weight * kl)
         and close(got_w, expected_w),
@@ -533,9 +526,7 @@ def mirrored_same_update(lab: Lab) -> Evidence:
     tf = lab.tf if lab.tf is not None else importlib.import_module("tensorflow")
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     if len(devices) < 2:
-        return Evidence(
-            "mirrored-same-update", holds=False, detail=f"needs 2 logical CPUs, found {devices}"
-        )
+        return Evidence(holds=False, detail=f"needs 2 logical CPUs, found {devices}")
     strategy = tf.distribute.MirroredStrategy(devices[:2])
     replicas = strategy.num_replicas_in_sync
     with strategy.scope():
@@ -561,7 +552,6 @@ def mirrored_same_update(lab: Lab) -> Evidence:
     expected_w = W_AFTER
     got_w = lab.weights(model)
     return Evidence(
-        "mirrored-same-update",
         holds=close(got_parts, expected_parts) and close(got_w, expected_w),
         numbers={
             "replicas": replicas,
@@ -612,7 +602,6 @@ def evaluate_includes_layer_losses(lab: Lab) -> Evidence:
     # Validation runs after the epoch's step, on the updated weights.
     expected_val = mse(W_AFTER) + PENALTY * float(np.sum(W_AFTER**2))
     return Evidence(
-        "evaluate-includes-layer-losses",
         holds=close(evaluated, mse(W0) + TERM) and close(val_loss, expected_val),
         numbers={
             "evaluate() loss": evaluated,
@@ -636,14 +625,12 @@ def symbolic_add_loss_refused(lab: Lab) -> Evidence:
         model.add_loss(ops.mean(ops.abs(out)))
     except Exception as exc:
         return Evidence(
-            "symbolic-add-loss-refused",
             holds=True,
             numbers={"model.add_loss(symbolic tensor)": f"{type(exc).__name__}"},
             detail="refused: put the term in a layer's call() instead",
         )
     reported = lab.step(lab.compile(model))
     return Evidence(
-        "symbolic-add-loss-refused",
         holds=False,
         numbers={
             "model.add_loss(symbolic tensor)": "accepted",
@@ -662,7 +649,6 @@ def add_loss_outside_call_dropped(lab: Lab) -> Evidence:
         layer.add_loss(lab.ops.sum(lab.ops.square(layer.w)) * PENALTY)
     except Exception as exc:
         return Evidence(
-            "add-loss-outside-call-dropped",
             holds=False,
             numbers={"layer.add_loss(tensor) outside call()": f"{type(exc).__name__}"},
             detail=_last_line(exc),
@@ -670,7 +656,6 @@ def add_loss_outside_call_dropped(lab: Lab) -> Evidence:
     listed = lab.losses(model)
     reported = lab.step(model)
     return Evidence(
-        "add-loss-outside-call-dropped",
         holds=close(listed, [TERM]) and close(reported, mse(W0)),
         numbers={
             "model.losses after add_loss": listed,
@@ -690,7 +675,6 @@ def regularizer_after_build_ignored(lab: Lab) -> Evidence:
     listed = lab.losses(model)
     reported = lab.step(model)
     return Evidence(
-        "regularizer-after-build-ignored",
         holds=listed == [] and close(reported, mse(W0)),
         numbers={
             "model.losses": listed,
@@ -711,7 +695,6 @@ def sample_weight_divides_by_batch_size(lab: Lab) -> Evidence:
     by_batch = float((sw * errors).sum() / len(X))
     by_weights = float((sw * errors).sum() / sw.sum())
     return Evidence(
-        "sample-weight-divides-by-batch-size",
         holds=close(reported, by_batch + TERM),
         numbers={
             "sample_weight": sw,
@@ -732,7 +715,6 @@ def mean_with_sample_weight_reduction(lab: Lab) -> Evidence:
         loss = lab.keras.losses.MeanSquaredError(reduction="mean_with_sample_weight")
     except Exception as exc:
         return Evidence(
-            "mean-with-sample-weight-reduction",
             holds=False,
             numbers={'reduction="mean_with_sample_weight"': type(exc).__name__},
             detail=_last_line(exc),
@@ -740,7 +722,6 @@ def mean_with_sample_weight_reduction(lab: Lab) -> Evidence:
     model = lab.compile(lab.model(lab.linear_layer(penalty=PENALTY)), loss=loss)
     reported = lab.step(model, sample_weight=sw)
     return Evidence(
-        "mean-with-sample-weight-reduction",
         holds=close(reported, by_weights + TERM),
         numbers={
             "reported loss": reported,
@@ -772,7 +753,6 @@ def compute_loss_override_used_by_fit_and_evaluate(lab: Lab) -> Evidence:
     model.evaluate(X, Y, verbose=0)
     from_evaluate = len(calls) - from_fit
     return Evidence(
-        "compute-loss-override-used-by-fit-and-evaluate",
         holds=from_fit > 0 and from_evaluate > 0,
         numbers={
             "calls (or traces) from fit": from_fit,
@@ -800,7 +780,6 @@ def gradient_tape_loop_needs_losses(lab: Lab) -> Evidence:
     without, with_losses = gradient(False), gradient(True)
     full = mse_grad(W0) + 2 * PENALTY * W0
     return Evidence(
-        "gradient-tape-loop-needs-losses",
         holds=close(without, mse_grad(W0)) and close(with_losses, full),
         numbers={
             "gradient, loss = compiled only": without,
@@ -842,7 +821,6 @@ def scale_regularization_loss_per_replica(lab: Lab) -> Evidence:
         for i in range(replicas)
     ]
     return Evidence(
-        "scale-regularization-loss-per-replica",
         holds=replicas == 2 and close(parts, expected) and close(sum(parts), mse(W0) + TERM),
         numbers={
             "replicas": replicas,
@@ -896,7 +874,6 @@ def jax_custom_step_without_return_losses(lab: Lab) -> Evidence:
     add_loss, add_loss_grad = _jax_custom_step(lab, "add_loss", False)
     reg, reg_grad = _jax_custom_step(lab, "regularizer", False)
     return Evidence(
-        "jax-custom-step-without-return-losses",
         holds=close(add_loss, mse(W0))
         and close(add_loss_grad, mse_grad(W0))
         and close(reg, mse(W0) + TERM)
@@ -922,7 +899,6 @@ def jax_custom_step_with_return_losses(lab: Lab) -> Evidence:
     reg, reg_grad = _jax_custom_step(lab, "regularizer", True)
     full = mse_grad(W0) + 2 * PENALTY * W0
     return Evidence(
-        "jax-custom-step-with-return-losses",
         holds=close(add_loss, mse(W0) + TERM)
         and close(add_loss_grad, full)
         and close(reg_grad, full)
@@ -975,7 +951,6 @@ def masked_loss_divides_by_unmasked_steps(lab: Lab) -> Evidence:
     errors = (xs - ys) ** 2
     masked = float((errors * mask).sum() / mask.sum())
     return Evidence(
-        "masked-loss-divides-by-unmasked-steps",
         holds=close(reported, masked + PENALTY),
         numbers={
             "unmasked timesteps": int(mask.sum()),
@@ -1007,7 +982,6 @@ def mixed_precision_layer_losses_scaled(lab: Lab) -> Evidence:
         got_w = lab.weights(model)
     except Exception as exc:
         return Evidence(
-            "mixed-precision-layer-losses-scaled",
             holds=False,
             numbers={"training step under mixed_float16": type(exc).__name__},
             detail=_last_line(exc),
@@ -1015,7 +989,6 @@ def mixed_precision_layer_losses_scaled(lab: Lab) -> Evidence:
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return Evidence(
-        "mixed-precision-layer-losses-scaled",
         holds=dtypes == ["float16"] and close(reported, mse(W0) + TERM) and close(got_w, W_AFTER),
         numbers={
             "dtype of the add_loss term": dtypes,
@@ -1037,9 +1010,7 @@ def jax_data_parallel_same_update(lab: Lab) -> Evidence:
     keras = lab.keras
     devices = jax.devices()
     if len(devices) < 2:
-        return Evidence(
-            "jax-data-parallel-same-update", holds=False, detail=f"needs 2 devices: {devices}"
-        )
+        return Evidence(holds=False, detail=f"needs 2 devices: {devices}")
     numbers: dict[str, Any] = {"devices": len(devices[:2])}
     holds = True
     for kind in ("add_loss", "regularizer"):
@@ -1056,7 +1027,7 @@ def jax_data_parallel_same_update(lab: Lab) -> Evidence:
         holds = holds and close(reported, mse(W0) + TERM) and close(got_w, W_AFTER)
     numbers["single-device loss"] = mse(W0) + TERM
     numbers["single-device update"] = W_AFTER
-    return Evidence("jax-data-parallel-same-update", holds=holds, numbers=numbers)
+    return Evidence(holds=holds, numbers=numbers)
 
 
 @proof("time-distributed-add-loss-per-step")
@@ -1087,7 +1058,6 @@ def time_distributed_add_loss_per_step(lab: Lab) -> Evidence:
     except Exception as exc:  # the training step cannot run: record how
         reported = f"{type(exc).__name__}: {_last_line(exc)}"
     return Evidence(
-        "time-distributed-add-loss-per-step",
         holds=isinstance(reported, float) and close(reported, compiled + steps * 1.0),
         numbers={
             "timesteps": steps,
@@ -1116,14 +1086,12 @@ def callable_add_loss_piles_up(lab: Lab) -> Evidence:
         reported = lab.step(lab.compile(model, lr=0.0))
     except Exception as exc:
         return Evidence(
-            "callable-add-loss-piles-up",
             holds=False,
             numbers={"add_loss(callable) inside call()": type(exc).__name__},
             detail=_last_line(exc),
         )
     entries = lab.losses(model)
     return Evidence(
-        "callable-add-loss-piles-up",
         holds=len(entries) > 3 and reported > once + 1e-6,
         numbers={
             "entries in model.losses after one step": len(entries),
@@ -1164,7 +1132,6 @@ def rnn_cell_add_loss_counted_steps_plus_one(lab: Lab) -> Evidence:
     except Exception as exc:  # the training step cannot run: record how
         reported = f"{type(exc).__name__}: {_last_line(exc)}"
     return Evidence(
-        "rnn-cell-add-loss-counted-steps-plus-one",
         holds=isinstance(reported, float) and close(reported, compiled + (steps + 1) * 1.0),
         numbers={
             "timesteps": steps,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import pairwise
 
-from catalog import FAILS, HOLDS, NA, Catalog, Claim
-from grid import BACKEND_LABELS, Env
+from claims.catalog import FAILS, HOLDS, NA, Catalog, Claim
+from claims.grid import BACKEND_LABELS, Env
 
 
 def outcome_of(claim: Claim, env: Env, results: dict) -> str:

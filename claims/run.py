@@ -1,6 +1,6 @@
 """Run every claim of `catalog.toml` in this environment; write the results as JSON.
 
-    python claims/run.py --env keras-3.14-jax --out build/matrix/keras-3.14-jax.json
+    python -m claims.run --env keras-3.14-jax --out build/matrix/keras-3.14-jax.json
 
 The matrix runner (`matrix.py`) calls it inside the environment's base, with the release laid
 over it. Exit status 1 when a claim's outcome disagrees with the catalog, 2 when the
@@ -17,9 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from catalog import FAILS, HOLDS, NA, check_run, load_catalog
+from claims.catalog import FAILS, HOLDS, NA, check_run, disagreement, load_catalog
 
 #: The module whose version is the release of each line.
 RELEASE_MODULE = {"keras": "keras", "tf.keras": "tensorflow", "tf_keras": "tf_keras"}
@@ -40,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
     if env.backend == "jax":  # two host devices for keras.distribution.DataParallel
         os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
-    import proofs
+    from claims import proofs
 
     if env.backend == "tensorflow":
         proofs.use_two_cpus()
@@ -74,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             "detail": detail,
             "seconds": round(time.perf_counter() - began_claim, 3),
         }
-        mark = "ok " if claim.accepts(env, outcome) else "DISAGREES"
+        mark = "DISAGREES" if disagreement(claim, env, outcome) else "ok "
         print(f"{mark:9} {env.id:24} {claim.id:45} {outcome} (expected: {expected})")
     out = {
         "env": env.id,

@@ -10,13 +10,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLAIMS = ROOT / "claims"
-sys.path.insert(0, str(ROOT / "conf" / "_ext"))
-
-# The notebook kernels inherit this environment: they find the claims' modules, pick Keras 3's
+# The one path set: the repository, for the `claims` package (its Sphinx extensions too). The
+# notebook kernels inherit it through PYTHONPATH (`from claims.page import prove`), pick Keras 3's
 # backend, and TensorFlow's C++ start-up logging never reaches a page.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [str(CLAIMS), os.environ.get("PYTHONPATH")])
-)
+sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -31,8 +29,8 @@ extensions = [
     "sphinx-mathjax-offline",
     "autodoc2",
     "pincite",
-    "claims_sphinx",
-    "callchain",
+    "claims.sphinxext",
+    "claims.callchain",
 ]
 
 # --- pincite: citations of pinned upstream releases --------------------------------------

@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
+from claims import (
+    catalog,
+    grid,
+    matrix,
+    proofs,  # NumPy only at import; Keras is loaded by Lab
+    ranges,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 CLAIMS = ROOT / "claims"
-sys.path.insert(0, str(CLAIMS))
-
-import catalog  # noqa: E402
-import grid  # noqa: E402
-import matrix  # noqa: E402
-import proofs  # noqa: E402  (NumPy only at import; Keras is loaded by Lab)
-import ranges  # noqa: E402
 
 SMALL_GRID = """
 [base.old]
@@ -319,7 +319,7 @@ def test_runner_takes_the_index_from_pip_configuration(monkeypatch) -> None:
 
 
 def test_prove_fails_naming_the_claim_when_reality_disagrees(monkeypatch, capsys) -> None:
-    import page
+    from claims import page
 
     class FakeKeras:
         __name__ = "fakekeras"
@@ -332,7 +332,7 @@ def test_prove_fails_naming_the_claim_when_reality_disagrees(monkeypatch, capsys
     monkeypatch.setitem(
         proofs.PROOFS,
         "add-loss-once-unweighted",
-        lambda lab: proofs.Evidence("add-loss-once-unweighted", holds=False, numbers={"x": 1.0}),
+        lambda lab: proofs.Evidence(holds=False, numbers={"x": 1.0}),
     )
     with pytest.raises(AssertionError, match=r"claim 'add-loss-once-unweighted' in tf_keras-2.21"):
         page.prove("add-loss-once-unweighted")
@@ -341,6 +341,21 @@ def test_prove_fails_naming_the_claim_when_reality_disagrees(monkeypatch, capsys
     monkeypatch.setitem(
         proofs.PROOFS,
         "nonscalar-add-loss-summed",
-        lambda lab: proofs.Evidence("nonscalar-add-loss-summed", holds=False),
+        lambda lab: proofs.Evidence(holds=False),
     )
     page.prove("nonscalar-add-loss-summed")
+
+
+def test_a_claim_gets_one_proof() -> None:
+    with pytest.raises(ValueError, match="claim 'add-loss-once-unweighted' has two proofs"):
+        proofs.proof("add-loss-once-unweighted")(lambda lab: proofs.Evidence(holds=True))
+
+
+def test_one_comparison_of_an_outcome_with_the_catalog() -> None:
+    cat = catalog.load_catalog()
+    claim, env = cat.claims["activity-regularizer-batch-mean"], cat.envs["keras-3.13-jax"]
+    assert catalog.disagreement(claim, env, catalog.FAILS) is None
+    assert catalog.disagreement(claim, env, catalog.HOLDS) == (
+        f"claim 'activity-regularizer-batch-mean' in keras-3.13-jax ({env.label}): "
+        "expected it to not hold, but the outcome is 'holds'"
+    )
