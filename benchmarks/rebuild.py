@@ -235,12 +235,8 @@ def main() -> int:
     )
     if args.no_fetch:
         return 0
-    print("\ncitation fetch from an empty cache vs. the same wheels downloaded whole:")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import fetch
-
-    sys.argv = [sys.argv[0]]
-    return fetch.main()
+    print("\ncitation fetch from an empty cache vs. the same wheels downloaded whole:", flush=True)
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fetch.py")]).returncode
 
 
 if __name__ == "__main__":

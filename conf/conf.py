@@ -104,6 +104,9 @@ if os.environ.get("READTHEDOCS"):
 
 # --- HTML ----------------------------------------------------------------------------------
 html_theme = "furo"
+# No page links to the Python module index (the API reference has its own package page), so
+# it is not written: an orphan page rebuilt on every run, even a no-op one.
+html_domain_indices = False
 html_title = "Where do layer losses go?"
 html_static_path = [str(ROOT / "conf" / "_static")]
 html_css_files = ["pincite.css"]
