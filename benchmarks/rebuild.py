@@ -140,7 +140,7 @@ def profile_noop(tmp: Path) -> list[tuple[str, float]]:
         ("loading the pickled environment", total("sphinx/application.py", "_load_existing_env")),
         ("autodoc2 analysing packages", total("autodoc2/sphinx/extension.py", "run_autodoc")),
         ("pincite: store and pins at builder-inited", total("pincite/sphinxext.py", "_init_store")),
-        ("claims.json export", total("claims_sphinx.py", "write_export")),
+        ("claims.json export", total("claims/sphinxext.py", "write_export")),
         ("pincite-citations.json manifest", total("pincite/sphinxext.py", "write_manifest")),
         ("writing pages, indices, search index", total("sphinx/builders/__init__.py", "build")),
     ]
