@@ -31,6 +31,7 @@ from claims.catalog import (
     load_results,
 )
 from claims.grid import BACKEND_LABELS, GRID
+from pincite.atomic import write_atomic
 
 logger = logging.getLogger(__name__)
 INPUTS = (CATALOG, RESULTS, GRID)
@@ -268,9 +269,7 @@ def write_export(app: Any, exception: Exception | None) -> None:
         logger.warning(str(exc), type="claims", subtype="catalog")
         return
     data = {**ranges.export(catalog, results), "source-sha256": source}
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    tmp.replace(target)
+    write_atomic(target, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
 
 
 def setup(app: Any) -> dict[str, Any]:

@@ -369,3 +369,26 @@ def test_error_text_in_results_does_not_depend_on_the_run() -> None:
         == proofs._last_line(b)
         == ("defined in FuncGraph(name=step, id=…) at 0x…")
     )
+
+
+def test_export_is_rewritten_only_when_the_results_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from claims import sphinxext
+
+    results = tmp_path / "results.json"
+    shutil.copy(catalog.RESULTS, results)
+    monkeypatch.setattr(sphinxext, "RESULTS", results)
+    app = SimpleNamespace(outdir=str(tmp_path), builder=SimpleNamespace(format="html"))
+    sphinxext.write_export(app, None)
+    target = tmp_path / "claims.json"
+    first = json.loads(target.read_text())
+    assert {"fingerprint", "claims", "results", "source-sha256"} <= set(first)
+    target.write_text(json.dumps({**first, "marker": 1}))  # what a skipped rewrite leaves
+    sphinxext.write_export(app, None)
+    assert json.loads(target.read_text())["marker"] == 1
+    results.write_text(results.read_text() + "\n")  # new results (same content, new bytes)
+    sphinxext.write_export(app, None)
+    assert "marker" not in json.loads(target.read_text())
