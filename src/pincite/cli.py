@@ -37,11 +37,13 @@ def _lock(args: argparse.Namespace) -> int:
     )
     dump_lock(locked, lock_path)
     n_files = sum(len(r.files) for r in locked.values())
-    print(
-        f"wrote {lock_path}: {len(locked)} release(s), {n_files} file(s); "
-        f"{http.stats.requests} request(s), {http.stats.bytes_received:,} bytes received"
-    )
+    print(f"wrote {lock_path}: {len(locked)} release(s), {n_files} file(s); {_traffic(http)}")
     return 0
+
+
+def _traffic(http: HttpClient) -> str:
+    """What a command cost on the network, in one phrase."""
+    return f"{http.stats.requests} request(s), {http.stats.bytes_received:,} bytes received"
 
 
 def _open_store(args: argparse.Namespace) -> SourceStore:
@@ -63,10 +65,8 @@ def _fetch(args: argparse.Namespace) -> int:
         for path in sorted(rel.files):
             store.read_bytes(rid, path)
     elapsed = time.perf_counter() - began
-    print(
-        f"materialised {sum(len(r.files) for r in lock.values())} file(s) in {elapsed:.2f} s: "
-        f"{http.stats.requests} request(s), {http.stats.bytes_received} bytes received"
-    )
+    n_files = sum(len(r.files) for r in lock.values())
+    print(f"materialised {n_files} file(s) in {elapsed:.2f} s: {_traffic(http)}")
     return 0
 
 
@@ -78,7 +78,7 @@ def _drift(args: argparse.Namespace) -> int:
     store = _open_store(args)
     http = store.http
     print(format_report(check_drift(store, citations, http), show_diffs=not args.no_diffs))
-    print(f"({http.stats.requests} requests, {http.stats.bytes_received:,} bytes)")
+    print(f"({_traffic(http)})")
     return 0
 
 

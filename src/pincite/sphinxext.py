@@ -161,6 +161,13 @@ class CitingDirective(SphinxDirective):
         return ref
 
 
+#: The patterns that narrow a slice, shared by both citing directives (as in literalinclude).
+NARROWING_OPTIONS: dict[str, Any] = {
+    key: directives.unchanged_required
+    for key in ("start-after", "start-at", "end-before", "end-at")
+}
+
+
 class PinnedSourceDirective(CitingDirective):
     """``pincite-source <release> <path>``: highlighted slice with upstream line numbers."""
 
@@ -170,10 +177,7 @@ class PinnedSourceDirective(CitingDirective):
     option_spec: ClassVar[dict[str, Any]] = {
         "pyobject": directives.unchanged_required,
         "lines": directives.unchanged_required,
-        "start-after": directives.unchanged_required,
-        "start-at": directives.unchanged_required,
-        "end-before": directives.unchanged_required,
-        "end-at": directives.unchanged_required,
+        **NARROWING_OPTIONS,
         "emphasize": directives.unchanged_required,
         "emphasize-lines": directives.unchanged_required,
         "no-dedent": directives.flag,
@@ -292,10 +296,7 @@ class PinnedDiffDirective(CitingDirective):
         "pyobject": directives.unchanged_required,
         "old-pyobject": directives.unchanged_required,
         "new-pyobject": directives.unchanged_required,
-        "start-after": directives.unchanged_required,
-        "start-at": directives.unchanged_required,
-        "end-before": directives.unchanged_required,
-        "end-at": directives.unchanged_required,
+        **NARROWING_OPTIONS,
         "mode": lambda arg: directives.choice(arg, ("exact", "readable")),
         "ignore": directives.unchanged,
         "caption": directives.unchanged,
@@ -330,10 +331,7 @@ class PinnedDiffDirective(CitingDirective):
         old_obj = self.options.get("old-pyobject", common)
         new_obj = self.options.get("new-pyobject", common)
         # The same narrowing applies to both sides: the part of the symbol that changed.
-        narrow = {
-            key.replace("-", "_"): self.options.get(key)
-            for key in ("start-after", "start-at", "end-before", "end-at")
-        }
+        narrow = {key.replace("-", "_"): self.options.get(key) for key in NARROWING_OPTIONS}
         try:
             old_rel, old_sl, old_sha = self.slice_of(
                 old_id, old_path, "old", pyobject=old_obj, **narrow
