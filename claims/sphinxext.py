@@ -76,6 +76,23 @@ def _para(label: str, text: str, classes: list[str]) -> nodes.paragraph:
     return para
 
 
+class claim_box(nodes.Admonition, nodes.Element):
+    """A claim's box: an admonition the standard domain labels by itself, titled ``Claim <id>``."""
+
+
+def claim_title(node: claim_box) -> str:
+    """What ``{ref}`claim-<id>``` shows (the standard domain asks enumerable nodes for it)."""
+    return str(node["claim-title"])
+
+
+def _visit_box(translator: Any, node: claim_box) -> None:
+    translator.visit_admonition(node)
+
+
+def _depart_box(translator: Any, node: claim_box) -> None:
+    translator.depart_admonition(node)
+
+
 class ClaimDirective(SphinxDirective):
     """``claim <id>``: the statement, where it holds and where not (from the grid), evidence."""
 
@@ -96,7 +113,12 @@ class ClaimDirective(SphinxDirective):
             return []
         claim = catalog.claims[claim_id]
         label = f"claim-{claim_id}"
-        box = nodes.admonition(classes=["claim"], ids=[label])
+        box = claim_box(classes=["claim"], names=[label])
+        box["claim-title"] = f"Claim {claim_id}"
+        # The label through docutils: an explicit target, which gives the box its id and which
+        # Sphinx's standard domain turns into a label when it reads the page (and forgets when
+        # the page is read again).
+        self.state.document.note_explicit_target(box, box)
         box += nodes.title("", f"Claim {claim_id}")
         para, _ = self.parse_inline(claim.statement, lineno=self.lineno)
         box += nodes.paragraph("", "", *para)
@@ -133,9 +155,6 @@ class ClaimDirective(SphinxDirective):
             grid_ref,
             nodes.Text("."),
         )
-        # The label, through the standard domain's API (cleared when the page is re-read).
-        std = self.env.domains.standard_domain
-        std.note_hyperlink_target(label, self.env.docname, label, f"Claim {claim_id}")
         self.set_source_info(box)
         return [box]
 
@@ -274,6 +293,8 @@ def write_export(app: Any, exception: Exception | None) -> None:
 
 def setup(app: Any) -> dict[str, Any]:
     """Register the directives, roles and the export."""
+    visitors = (_visit_box, _depart_box)
+    app.add_enumerable_node(claim_box, "claim", claim_title, html=visitors, text=visitors)
     app.add_directive("claim", ClaimDirective)
     app.add_directive("claims-matrix", ClaimsMatrixDirective)
     app.add_role("claim-holds", ClaimRangeRole(HOLDS))
@@ -282,7 +303,7 @@ def setup(app: Any) -> dict[str, Any]:
     # Bump env_version whenever the nodes this extension builds change: pages are re-read.
     return {
         "version": "2",
-        "env_version": 3,
+        "env_version": 4,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

@@ -392,3 +392,29 @@ def test_export_is_rewritten_only_when_the_results_change(
     results.write_text(results.read_text() + "\n")  # new results (same content, new bytes)
     sphinxext.write_export(app, None)
     assert "marker" not in json.loads(target.read_text())
+
+
+def test_claim_labels_come_from_docutils_targets_and_follow_edits(make_app, tmp_path: Path) -> None:
+    """A claim box is an explicit target: `ref` shows "Claim <id>", and forgets a removed box."""
+    src = tmp_path / "site"
+    src.mkdir()
+    (src / "conf.py").write_text('extensions = ["claims.sphinxext"]\n')
+    (src / "index.rst").write_text(
+        "Claims\n======\n\n.. toctree::\n\n   other\n\n.. claim:: add-loss-once-unweighted\n"
+    )
+    (src / "other.rst").write_text("Other\n=====\n\nSee :ref:`claim-add-loss-once-unweighted`.\n")
+    app = make_app("html", srcdir=src)
+    app.build()
+    page = (Path(app.outdir) / "other.html").read_text()
+    assert 'href="index.html#claim-add-loss-once-unweighted"' in page
+    assert "Claim add-loss-once-unweighted</span>" in page
+    labels = app.env.domains.standard_domain.labels
+    assert labels["claim-add-loss-once-unweighted"] == (
+        "index",
+        "claim-add-loss-once-unweighted",
+        "Claim add-loss-once-unweighted",
+    )
+    (src / "index.rst").write_text("Claims\n======\n\n.. toctree::\n\n   other\n")
+    again = make_app("html", srcdir=src)
+    again.build()
+    assert "claim-add-loss-once-unweighted" not in again.env.domains.standard_domain.labels
