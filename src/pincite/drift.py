@@ -23,6 +23,7 @@ from pincite.manifest import CitationRecord
 from pincite.pins import Release
 from pincite.reader import cite, unified_diff
 from pincite.remotezip import RangeFile
+from pincite.semdiff import readable_diff
 from pincite.store import SourceStore
 
 
@@ -32,7 +33,7 @@ class Drift:
 
     citation: CitationRecord
     newest: str
-    status: str  # "unchanged" | "changed" | "gone" | "error"
+    status: str  # "unchanged" | "reformatted" | "changed" | "gone" | "error"
     diff: str = ""
     detail: str = ""
 
@@ -135,8 +136,13 @@ def _compare(
     if old.lines == new.lines:
         return Drift(cit, newest, "unchanged", detail=f"L{new.start}-L{new.end}")
     label = options.get("pyobject") or cit.path
-    diff = unified_diff(old, new, f"{release.version} {label}", f"{newest} {label}")
-    return Drift(cit, newest, "changed", diff=diff)
+    old_label, new_label = f"{release.version} {label}", f"{newest} {label}"
+    # Only formatting moved (indentation, wrapping, quotes, reflowed docstrings): say so, and
+    # keep the "changed" list for changes a page's prose may have to follow.
+    if not readable_diff(old, new, old_label, new_label):
+        detail = f"formatting only; now L{new.start}-L{new.end}"
+        return Drift(cit, newest, "reformatted", detail=detail)
+    return Drift(cit, newest, "changed", diff=unified_diff(old, new, old_label, new_label))
 
 
 def describe(cit: CitationRecord) -> str:
@@ -158,9 +164,10 @@ def format_report(drifts: list[Drift], show_diffs: bool = True) -> str:
         lines.append(
             f"{d.status:9} -> {d.newest:10} {describe(c)}  [{c.where} L{c.start}-L{c.end}]"
         )
-        if d.detail and d.status != "unchanged":
+        if d.detail and d.status not in ("unchanged",):
             lines.append(f"{'':24}{d.detail}")
-    counts = {s: sum(d.status == s for d in drifts) for s in ("unchanged", "changed", "gone")}
+    statuses = ("unchanged", "reformatted", "changed", "gone")
+    counts = {s: sum(d.status == s for d in drifts) for s in statuses}
     lines.append(
         f"{len(drifts)} citations: "
         + ", ".join(f"{n} {s}" for s, n in counts.items())
