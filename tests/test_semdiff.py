@@ -116,3 +116,49 @@ def test_the_yardstick_drops_docstrings_and_formatting() -> None:
     assert ast_changed(a, b) == 0
     c, d = slices(OLD, REFORMATTED.replace("return None", "return 0"))
     assert ast_changed(c, d) == 2
+
+
+def test_clauses_are_compared_by_their_syntax_tree() -> None:
+    old = "def f(x):\n    if x:\n        pass\n    elif x > 1 and (x < 3):\n        pass\n"
+    old += "    try:\n        pass\n    except (ValueError) as e:\n        pass\n"
+    new = "def f(x):\n    if x:\n        pass\n    elif (x > 1\n          and x < 3):\n        pass\n"
+    new += "    try:\n        pass\n    except ValueError as e:\n        pass\n"
+    a, b = cite(old, pyobject="f"), cite(new, pyobject="f")
+    assert readable_diff(a, b, "a", "b") == ""
+    changed = cite(new.replace("x < 3", "x < 4"), pyobject="f")
+    assert count_changed(readable_diff(a, changed, "a", "b")) == 3  # one line out, two in
+
+
+@pytest.mark.parametrize("module", ["textwrap", "difflib", "tokenize"])
+def test_every_shown_line_is_real_on_stdlib_code_reformatted_by_ast(module: str) -> None:
+    """Each function against its `ast.unparse` form: shown lines are the sides' own lines."""
+    import ast
+    import importlib
+    import inspect
+
+    source = inspect.getsource(importlib.import_module(module))
+    functions = []  # module-level functions and methods of module-level classes
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef):
+            functions.append((node.name, node))
+        elif isinstance(node, ast.ClassDef):
+            functions += [
+                (f"{node.name}.{m.name}", m) for m in node.body if isinstance(m, ast.FunctionDef)
+            ]
+    assert len(functions) > 10
+    same = 0
+    for name, node in functions:
+        old = cite(source, pyobject=name)
+        new = cite(ast.unparse(node) + "\n", pyobject=node.name)
+        diff = readable_diff(old, new, "a", "b", ["docstrings", "comments"])
+        same += diff == ""
+        for line in diff.splitlines()[2:]:
+            if line.startswith("@@"):
+                continue
+            mark, old_no, new_no, text = line[0], line[1:6].strip(), line[7:12].strip(), line[14:]
+            if mark == "-":
+                assert old.lines[int(old_no) - old.start] == text, line
+            else:
+                assert new.lines[int(new_no) - new.start] == text, line
+    # Formatting is all ast.unparse changes: nearly every function reads as unchanged.
+    assert same >= 0.9 * len(functions), (same, len(functions))

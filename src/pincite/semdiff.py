@@ -23,7 +23,8 @@ from pincite.reader import Slice
 Opcode = tuple[str, int, int, int, int]
 #: What a diff may be told to ignore, besides formatting (which ``readable_diff`` always ignores).
 IGNORABLE = frozenset({"docstrings", "comments"})
-_CLOSERS = {")", "]", "}"}
+_OPENERS = frozenset({"(", "[", "{"})
+_CLOSERS = frozenset({")", "]", "}"})
 _SKIP = {tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
 
 
@@ -60,15 +61,62 @@ def _is_docstring(tokens: list[tokenize.TokenInfo]) -> bool:
     return bool(tokens) and all(t.type == tokenize.STRING for t in tokens)
 
 
+#: Keywords that open a compound statement, whose suite may follow on the same line.
+_COMPOUND = frozenset(
+    {"if", "elif", "else", "for", "while", "with", "def", "class", "try", "except", "finally"}
+)
+
+
+def _split_inline_suite(
+    tokens: list[tokenize.TokenInfo],
+) -> list[list[tokenize.TokenInfo]]:
+    """A one-line compound statement as [header, suite]; any other statement as [itself]."""
+    first = (
+        tokens[1].string if tokens[0].string == "async" and len(tokens) > 1 else tokens[0].string
+    )
+    if first not in _COMPOUND:
+        return [tokens]
+    depth = 0
+    for i, tok in enumerate(tokens):
+        if tok.string in _OPENERS:
+            depth += 1
+        elif tok.string in _CLOSERS:
+            depth -= 1
+        elif tok.string == ":" and depth == 0:
+            # `lambda` colons at depth 0 would end a header early; headers rarely hold one.
+            if i + 1 < len(tokens):
+                return [tokens[: i + 1], tokens[i + 1 :]]
+            return [tokens]
+    return [tokens]
+
+
+def _code_key(tokens: list[tokenize.TokenInfo]) -> object:
+    """A statement's key: its syntax tree, else its tokens (values for strings, no trailing ,)."""
+    words = [_string_key(t.string) if t.type == tokenize.STRING else t.string for t in tokens]
+    # A trailing comma before a closing bracket is a formatter's choice.
+    words = [
+        w
+        for i, w in enumerate(words)
+        if not (w == "," and i + 1 < len(words) and words[i + 1] in _CLOSERS)
+    ]
+    return _statement_shape(tokens) or tuple(words)
+
+
 def _statement_shape(tokens: list[tokenize.TokenInfo]) -> str | None:
     """The statement's syntax tree, which no formatter changes (parentheses, wrapping, quotes).
 
-    A compound statement's header (``if ...:``) is completed with ``pass`` to parse on its own;
-    what still does not parse alone (``else:``, ``elif ...:``) is compared by its tokens.
+    A compound statement's header (``if ...:``) is completed with ``pass`` to parse on its own,
+    ``elif`` is read as ``if`` and ``except`` inside a ``try``; what still does not parse alone
+    (``else:``, ``finally:``) is compared by its tokens.
     """
     text = " ".join(t.string for t in tokens)
     if text.endswith(":"):
         text += " pass"
+    # Clauses that cannot stand alone get the smallest statement they belong to.
+    if tokens[0].string == "elif":
+        text = "if" + text[len("elif") :]
+    elif tokens[0].string == "except":
+        text = "try: pass\n" + text
     try:
         return ast.dump(ast.parse(text))
     except SyntaxError:
@@ -104,21 +152,15 @@ def _units_by_tokens(text: str, ignore: frozenset[str]) -> list[Unit]:
                     value = "".join(_string_value(t.string) for t in pending)
                     units.append(Unit(first, last, (depth, '"""', _collapse(value))))
             else:
-                words = [
-                    _string_key(t.string) if t.type == tokenize.STRING else t.string
-                    for t in pending
-                ]
-                # A trailing comma before a closing bracket is a formatter's choice.
-                words = [
-                    w
-                    for i, w in enumerate(words)
-                    if not (w == "," and i + 1 < len(words) and words[i + 1] in _CLOSERS)
-                ]
                 note = (
                     "" if "comments" in ignore else _collapse(" ".join(c.string for c in comments))
                 )
-                shape = _statement_shape(pending) or tuple(words)
-                units.append(Unit(first, max(last, tok.start[0] - 1), (depth, shape, note)))
+                end = max(last, tok.start[0] - 1)
+                # `if x: return y` on one line is a header and a body, as when written on two.
+                parts = _split_inline_suite(pending)
+                for level, part in enumerate(parts):
+                    key = (depth + level, _code_key(part), note if level == len(parts) - 1 else "")
+                    units.append(Unit(first, end, key))
             pending.clear()
             comments.clear()
         elif tok.type not in _SKIP:
