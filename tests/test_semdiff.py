@@ -121,7 +121,9 @@ def test_the_yardstick_drops_docstrings_and_formatting() -> None:
 def test_clauses_are_compared_by_their_syntax_tree() -> None:
     old = "def f(x):\n    if x:\n        pass\n    elif x > 1 and (x < 3):\n        pass\n"
     old += "    try:\n        pass\n    except (ValueError) as e:\n        pass\n"
-    new = "def f(x):\n    if x:\n        pass\n    elif (x > 1\n          and x < 3):\n        pass\n"
+    new = (
+        "def f(x):\n    if x:\n        pass\n    elif (x > 1\n          and x < 3):\n        pass\n"
+    )
     new += "    try:\n        pass\n    except ValueError as e:\n        pass\n"
     a, b = cite(old, pyobject="f"), cite(new, pyobject="f")
     assert readable_diff(a, b, "a", "b") == ""
@@ -162,3 +164,12 @@ def test_every_shown_line_is_real_on_stdlib_code_reformatted_by_ast(module: str)
                 assert new.lines[int(new_no) - new.start] == text, line
     # Formatting is all ast.unparse changes: nearly every function reads as unchanged.
     assert same >= 0.9 * len(functions), (same, len(functions))
+
+
+def test_a_one_line_compound_statement_is_shown_once() -> None:
+    old = cite("def f(x):\n    if x: return 1\n    return 0\n", pyobject="f")
+    new = cite("def f(x):\n    if x:\n        return 2\n    return 0\n", pyobject="f")
+    diff = readable_diff(old, new, "a", "b")
+    assert diff.count("if x: return 1") == 1 and count_changed(diff) == 2, diff
+    same = cite("def f(x):\n    if x:\n        return 1\n    return 0\n", pyobject="f")
+    assert readable_diff(old, same, "a", "b") == ""

@@ -208,6 +208,19 @@ def readable_diff(
     a, b = units_of(old, skip), units_of(new, skip)
     matcher = difflib.SequenceMatcher(None, [u.key for u in a], [u.key for u in b], autojunk=False)
     out = [f"--- {old_label}", f"+++ {new_label}"]
+    # A physical line shown once per side, though `if x: return y` is two units on one line.
+    shown: set[tuple[str, int]] = set()
+
+    def rows(mark: str, sl: Slice, units: list[Unit]) -> list[str]:
+        lines = []
+        for unit in units:
+            for n in range(unit.first, unit.last + 1):
+                if (mark, n) not in shown:
+                    shown.add((mark, n))
+                    old_no, new_no = (sl.start + n, "") if mark == "-" else ("", sl.start + n)
+                    lines.append(f"{mark}{old_no:>5} {new_no:>5}  {sl.lines[n]}")
+        return lines
+
     for group in matcher.get_grouped_opcodes(context):
         if all(tag == "equal" for tag, *_ in group):
             continue
@@ -215,18 +228,12 @@ def readable_diff(
         for tag, i1, i2, j1, j2 in group:
             if tag == "equal":
                 for ua, ub in zip(a[i1:i2], b[j1:j2], strict=True):
-                    out += _context(old, new, ua, ub)
+                    if ("+", ub.first) not in shown:
+                        shown.update(("+", n) for n in range(ub.first, ub.last + 1))
+                        out += _context(old, new, ua, ub)
                 continue
-            for unit in a[i1:i2]:
-                out += [
-                    f"-{old.start + n:>5} {'':>5}  {old.lines[n]}"
-                    for n in range(unit.first, unit.last + 1)
-                ]
-            for unit in b[j1:j2]:
-                out += [
-                    f"+{'':>5} {new.start + n:>5}  {new.lines[n]}"
-                    for n in range(unit.first, unit.last + 1)
-                ]
+            out += rows("-", old, a[i1:i2])
+            out += rows("+", new, b[j1:j2])
     return "\n".join(out) if len(out) > 2 else ""
 
 
