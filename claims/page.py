@@ -40,8 +40,8 @@ def start() -> None:
         _LABS[env_id] = lab
     # TensorFlow's Python logger (retracing notices, strategy set-up) is noise on a page.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    for env, lab in _LABS.items():
-        print(f"{env}: {lab.keras.__name__} {lab.keras.__version__} on {lab.backend}")
+    for env_id, lab in _LABS.items():
+        print(f"{env_id}: {lab.keras.__name__} {lab.keras.__version__} on {lab.backend}")
 
 
 def prove(claim_id: str) -> None:

@@ -263,8 +263,8 @@ class ClaimsMatrixDirective(SphinxDirective):
         for env in catalog.envs.values():
             info = results["envs"][env.id]
             pinned = ", ".join(f"{k} {v}" for k, v in sorted(info["versions"].items()))
-            item = nodes.paragraph("", f"{env.id}: Python {info['python']}, {pinned}")
-            versions += nodes.list_item("", item)
+            entry = nodes.paragraph("", f"{env.id}: Python {info['python']}, {pinned}")
+            versions += nodes.list_item("", entry)
         out += [nodes.rubric("", "Exact versions of every environment"), versions]
         return out
 
