@@ -172,3 +172,31 @@ def test_size_of_a_remote_file_comes_from_a_one_byte_range(
     fn, wheel = next(iter(project.wheels.items()))
     assert http.size(index.server.url_for(f"/files/{fn}")) == len(wheel)
     assert index.file_hits[-1] == "bytes=0-0"
+
+
+def test_a_file_moved_inside_its_package_is_followed(
+    make_app, overrides, project: Project, index: FakeIndex, tmp_path: Path
+) -> None:
+    from pincite.drift import moved_to
+
+    names = ["keras/src/engine/training.py", "keras/src/engine/base_layer.py", "keras/x.py"]
+    assert moved_to("keras/engine/training.py", names) == "keras/src/engine/training.py"
+    assert moved_to("keras/engine/network.py", names) is None
+    assert moved_to("other/engine/training.py", names) is None  # another package
+    two = [*names, "keras/legacy/engine/training.py"]
+    assert moved_to("keras/engine/training.py", two) is None  # ambiguous: not followed
+
+    manifest = build_manifest(make_app, overrides, tmp_path)
+    fn, wheel = make_wheel(
+        "toy-keras", "5.0", {"toy_keras/engine/training.py": TRAINING_PY.encode()}
+    )
+    index.add("toy-keras", fn, wheel)
+    http = HttpClient(timeout=5, retries=1)
+    store = SourceStore(
+        load_pins(project.pins), load_lock(project.lock), Cache(tmp_path / "c"),
+        index_url=index.url, http=http,
+    )  # fmt: skip
+    drifts = check_drift(store, load_manifest(manifest), http)
+    first = next(d for d in drifts if (d.citation.source, d.citation.line) == ("index.rst", 8))
+    assert first.status == "unchanged" and "moved to toy_keras/engine/training.py" in first.detail
+    assert "moved to toy_keras/engine/training.py" in format_report(drifts)

@@ -123,26 +123,41 @@ def _compare(
                 detail=f"the manifest says L{cit.start}-L{cit.end}, the pinned file gives "
                 f"L{old.start}-L{old.end}: rebuild the site to refresh the manifest",
             )
-        try:
-            new_text = zf.read(cit.path).decode("utf-8")
-        except KeyError:
+        new_path = moved_to(cit.path, zf.namelist())
+        if new_path is None:
             return Drift(cit, newest, "gone", detail=f"{cit.path} is not in the wheel")
+        moved = f"moved to {new_path}; " if new_path != cit.path else ""
         try:
-            new = cite(new_text, filename=cit.path, **options)
+            new = cite(zf.read(new_path).decode("utf-8"), filename=new_path, **options)
         except PinciteError as exc:
-            return Drift(cit, newest, "gone", detail=str(exc))
+            return Drift(cit, newest, "gone", detail=f"{moved}{exc}")
     except (PinciteError, zipfile.BadZipFile, OSError, UnicodeDecodeError) as exc:
         return Drift(cit, newest, "error", detail=str(exc))
+    where = f"{moved}now L{new.start}-L{new.end}"
     if old.lines == new.lines:
-        return Drift(cit, newest, "unchanged", detail=f"L{new.start}-L{new.end}")
+        return Drift(cit, newest, "unchanged", detail=where)
     label = options.get("pyobject") or cit.path
-    old_label, new_label = f"{release.version} {label}", f"{newest} {label}"
+    old_label = f"{release.version} {cit.path} {label}"
+    new_label = f"{newest} {new_path} {label}"
     # Only formatting moved (indentation, wrapping, quotes, reflowed docstrings): say so, and
     # keep the "changed" list for changes a page's prose may have to follow.
     if not readable_diff(old, new, old_label, new_label):
-        detail = f"formatting only; now L{new.start}-L{new.end}"
-        return Drift(cit, newest, "reformatted", detail=detail)
-    return Drift(cit, newest, "changed", diff=unified_diff(old, new, old_label, new_label))
+        return Drift(cit, newest, "reformatted", detail=f"formatting only; {where}")
+    diff = unified_diff(old, new, old_label, new_label)
+    return Drift(cit, newest, "changed", diff=diff, detail=moved.rstrip("; "))
+
+
+def moved_to(path: str, names: list[str]) -> str | None:
+    """``path`` in a newer wheel: itself, else the one member ending with its last two parts.
+
+    Keras 2.15 moved ``keras/engine/training.py`` to ``keras/src/engine/training.py``; a
+    citation follows such a move only when exactly one member could be the same file.
+    """
+    if path in names:
+        return path
+    tail = "/" + "/".join(path.split("/")[-2:])
+    found = [n for n in names if n.endswith(tail) and n.split("/")[0] == path.split("/")[0]]
+    return found[0] if len(found) == 1 else None
 
 
 def describe(cit: CitationRecord) -> str:
@@ -164,7 +179,7 @@ def format_report(drifts: list[Drift], show_diffs: bool = True) -> str:
         lines.append(
             f"{d.status:9} -> {d.newest:10} {describe(c)}  [{c.where} L{c.start}-L{c.end}]"
         )
-        if d.detail and d.status not in ("unchanged",):
+        if d.detail and (d.status != "unchanged" or "moved" in d.detail):
             lines.append(f"{'':24}{d.detail}")
     statuses = ("unchanged", "reformatted", "changed", "gone")
     counts = {s: sum(d.status == s for d in drifts) for s in statuses}
