@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from claims.catalog import FAILS, HOLDS, NA, Catalog, Claim
-from claims.grid import BACKEND_LABELS, Env
+from claims.grid import BACKEND_LABELS, Env, Grid
 
 
 def outcome_of(claim: Claim, env: Env, results: dict) -> str:
@@ -143,3 +143,49 @@ def export(catalog: Catalog, results: dict) -> dict:
         "claims": {c.id: c.statement for c in catalog.claims.values()},
         "results": records,
     }
+
+
+def _span_text(versions: list[str]) -> str:
+    """``2.12–2.15`` for the minors of ``versions`` (one minor: ``2.12``)."""
+    from packaging.version import Version
+
+    minors = sorted({Version(v).release[:2] for v in versions})
+    first, last = (".".join(map(str, m)) for m in (minors[0], minors[-1]))
+    return first if first == last else f"{first}–{last}"
+
+
+def grid_text(grid: Grid, spec: str) -> str:
+    """What the grid spec says, as prose: so that no page types a grid range by hand.
+
+    ``cited`` names the lines cited but not executed ("Keras 2.3.1 and tf.keras 2.2–2.11"),
+    ``cited <id>`` one of them;
+    ``<line>`` gives the minors of a line's releases ("2.12–2.15"); ``<line> <dist>`` the
+    minors of ``dist`` installed with that line ("0.20–0.23" for TFP with tf.keras).
+    """
+    from packaging.requirements import Requirement
+
+    words = spec.split()
+    if words[:1] == ["cited"]:
+        if len(words) == 2 and words[1] in grid.cited_only:
+            return grid.cited_only[words[1]]["label"]
+        if len(words) == 1:
+            labels = [entry["label"] for entry in grid.cited_only.values()]
+            return " and ".join(labels) if len(labels) < 3 else ", ".join(labels)
+    if not words or words[0] not in grid.lines or len(words) > 2:
+        known = ", ".join(["cited", *(f"cited {c}" for c in grid.cited_only), *grid.lines])
+        raise ValueError(
+            f"{spec!r}: expected 'cited [<id>]', '<line>' or '<line> <dist>' ({known})"
+        )
+    line = grid.lines[words[0]]
+    if len(words) == 1:
+        return _span_text(list(line.releases))
+    bases = {env.base for env in grid.envs.values() if env.line == line.id}
+    pins = [
+        str(next(iter(req.specifier)).version)
+        for base in bases
+        for req in map(Requirement, grid.bases[base].requires)
+        if req.name == words[1] and req.specifier
+    ]
+    if not pins:
+        raise ValueError(f"{spec!r}: no base of line {line.id!r} pins {words[1]}")
+    return _span_text(pins)

@@ -191,6 +191,19 @@ class ClaimRangeRole(SphinxRole):
         return [nodes.inline(text, text, classes=["claim-range"])], []
 
 
+class GridRole(SphinxRole):
+    """``{grid}`tf.keras``` -> ``2.12–2.15``: ranges of the grid spec itself, as inline text."""
+
+    def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+        self.env.note_dependency(str(GRID))
+        try:
+            text = ranges.grid_text(load_catalog().grid, self.text)
+        except (CatalogError, ValueError) as exc:
+            _warn(self.get_location(), f"{{grid}}: {exc}")
+            return [nodes.inline(text=self.text)], []
+        return [nodes.inline(text, text, classes=["grid-range"])], []
+
+
 class ClaimsMatrixDirective(SphinxDirective):
     """``claims-matrix``: every claim x release x backend, one compact table per line."""
 
@@ -297,6 +310,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_enumerable_node(claim_box, "claim", claim_title, html=visitors, text=visitors)
     app.add_directive("claim", ClaimDirective)
     app.add_directive("claims-matrix", ClaimsMatrixDirective)
+    app.add_role("grid", GridRole())
     app.add_role("claim-holds", ClaimRangeRole(HOLDS))
     app.add_role("claim-fails", ClaimRangeRole(FAILS))
     app.connect("build-finished", write_export)

@@ -418,3 +418,22 @@ def test_claim_labels_come_from_docutils_targets_and_follow_edits(make_app, tmp_
     again = make_app("html", srcdir=src)
     again.build()
     assert "claim-add-loss-once-unweighted" not in again.env.domains.standard_domain.labels
+
+
+def test_grid_text_states_only_what_the_grid_spec_holds(tmp_path: Path) -> None:
+    path = tmp_path / "grid.toml"
+    path.write_text(
+        SMALL_GRID
+        + '[cited-only."tf-2.2"]\nlabel = "tf.keras 2.2–2.11"\nwhy = "no wheels"\n'
+        + '[cited-only."keras-2.3"]\nlabel = "Keras 2.3.1"\nwhy = "no backend"\n'
+    )
+    small = grid.load_grid(path)
+    assert ranges.grid_text(small, "keras") == "3.12–3.15"
+    assert ranges.grid_text(small, "tf_keras") == "2.20–2.21"
+    assert ranges.grid_text(small, "keras jax") == "0.4–0.10"  # minors of both bases
+    assert ranges.grid_text(small, "tf_keras tensorflow-cpu") == "2.21"
+    assert ranges.grid_text(small, "cited tf-2.2") == "tf.keras 2.2–2.11"
+    assert ranges.grid_text(small, "cited") == "tf.keras 2.2–2.11 and Keras 2.3.1"
+    for bad in ("keras torch", "keras-4", "cited nothing", "", "keras jax extra"):
+        with pytest.raises(ValueError):
+            ranges.grid_text(small, bad)
