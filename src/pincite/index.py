@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -75,17 +76,12 @@ def default_index_url(configured: str = "") -> str:
     return PYPI_SIMPLE_ENDPOINT
 
 
-def normalize(project: str) -> str:
-    """PEP 503 normalised project name."""
-    return canonicalize_name(project)
-
-
 def project_files(http: HttpClient, index_url: str, project: str) -> dict[str, IndexFile]:
     """Every file the index lists for ``project``, keyed by file name."""
     # pypi-simple is slow to import (0.5 s) and only needed when the index is consulted.
     from pypi_simple import ProjectPage, UnsupportedContentTypeError, UnsupportedRepoVersionError
 
-    url = f"{index_url.rstrip('/')}/{normalize(project)}/"
+    url = f"{index_url.rstrip('/')}/{canonicalize_name(project)}/"
     body, ctype = http.get_text(url, ACCEPT)
     mime = ctype.split(";")[0].strip().lower()
     try:
@@ -111,8 +107,6 @@ def project_files(http: HttpClient, index_url: str, project: str) -> dict[str, I
 
 
 def _json(url: str, body: str) -> object:
-    import json
-
     try:
         return json.loads(body)
     except ValueError as exc:
