@@ -51,6 +51,16 @@ def load() -> tuple[Catalog, dict]:
     return _load(tuple(p.stat().st_mtime_ns for p in INPUTS if p.exists()))
 
 
+def _load_for(env: Any, location: Any) -> tuple[Catalog, dict] | None:
+    """Catalog and results for a page that shows them (noting its inputs); None if refused."""
+    _note_inputs(env)
+    try:
+        return load()
+    except CatalogError as exc:
+        _warn(location, str(exc))
+        return None
+
+
 def _note_inputs(env: Any) -> None:
     """Every page showing grid data is read again when the catalog, results or grid change."""
     for path in INPUTS:
@@ -100,12 +110,9 @@ class ClaimDirective(SphinxDirective):
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        _note_inputs(self.env)
-        try:
-            catalog, results = load()
-        except CatalogError as exc:
-            _warn(self.get_location(), str(exc))
+        if (loaded := _load_for(self.env, self.get_location())) is None:
             return []
+        catalog, results = loaded
         claim_id = self.arguments[0]
         if claim_id not in catalog.claims:
             known = ", ".join(catalog.claims)
@@ -177,12 +184,9 @@ class ClaimRangeRole(SphinxRole):
         self.outcome = outcome
 
     def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
-        _note_inputs(self.env)
-        try:
-            catalog, results = load()
-        except CatalogError as exc:
-            _warn(self.get_location(), str(exc))
+        if (loaded := _load_for(self.env, self.get_location())) is None:
             return [nodes.inline(text=self.text)], []
+        catalog, results = loaded
         claim = catalog.claims.get(self.text)
         if claim is None:
             _warn(self.get_location(), f"unknown claim {self.text!r} in :{self.name}:")
@@ -211,12 +215,9 @@ class ClaimsMatrixDirective(SphinxDirective):
     option_spec: ClassVar[dict[str, Any]] = {}
 
     def run(self) -> list[nodes.Node]:
-        _note_inputs(self.env)
-        try:
-            catalog, results = load()
-        except CatalogError as exc:
-            _warn(self.get_location(), str(exc))
+        if (loaded := _load_for(self.env, self.get_location())) is None:
             return []
+        catalog, results = loaded
         out: list[nodes.Node] = []
         for line_id, line in catalog.grid.lines.items():
             envs = [e for e in catalog.envs.values() if e.line == line_id]
