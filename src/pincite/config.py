@@ -81,7 +81,9 @@ class PinciteConfig:
 
 
 #: Settings with a closed set of values.
-_CHOICES = {"diff_mode": ("exact", "readable")}
+#: What ``pincite-diff`` can show (its ``:mode:`` and ``pincite_diff_mode``).
+DIFF_MODES = ("exact", "readable")
+_CHOICES = {"diff_mode": DIFF_MODES}
 
 
 def _checked(name: str, kind: type, value: object, default: object) -> tuple[object, str]:

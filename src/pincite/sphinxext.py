@@ -16,7 +16,7 @@ from sphinx.util.docutils import SphinxDirective
 
 from pincite import __version__
 from pincite.cache import Cache, default_cache_dir
-from pincite.config import PinciteConfig, register
+from pincite.config import DIFF_MODES, PinciteConfig, register
 from pincite.errors import PinciteError
 from pincite.lock import check_fresh, default_lock_path, load_lock
 from pincite.manifest import MANIFEST_NAME, CitationRecord, dump_manifest
@@ -297,7 +297,7 @@ class PinnedDiffDirective(CitingDirective):
         "old-pyobject": directives.unchanged_required,
         "new-pyobject": directives.unchanged_required,
         **NARROWING_OPTIONS,
-        "mode": lambda arg: directives.choice(arg, ("exact", "readable")),
+        "mode": lambda arg: directives.choice(arg, DIFF_MODES),
         "ignore": directives.unchanged,
         "caption": directives.unchanged,
         "name": directives.unchanged,
