@@ -158,6 +158,8 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", *(session.posargs or ["."]))
     session.run("ruff", "format", "--check", *(session.posargs or ["."]))
     session.run("mypy")
+    workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
 
 
 @nox.session
@@ -198,16 +200,18 @@ def matrix(session: nox.Session) -> None:
     """Run every claim on the release grid (claims/grid.toml) into build/matrix.
 
     `-- --shard 2/4` runs one shard, `-- --only keras-3.14-jax ...` named environments,
-    `-- --newest` the newest release of each line and backend. Writes nothing in the tree.
+    `-- --newest` the newest release of each line and backend. Then compares every record
+    it made with the committed claims/results.json, outcomes and numbers (`-- --no-check`
+    skips that). Writes nothing in the tree.
     """
-    session.install(*nox.project.dependency_groups(PYPROJECT, "matrix"))
+    install_group(session, "matrix")
     session.run("python", "-m", "claims.matrix", "run", *session.posargs)
 
 
 @nox.session(name="matrix-merge")
 def matrix_merge(session: nox.Session) -> None:
     """Write claims/results.json from complete grid runs (`-- --out DIR ...` joins shards)."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, "matrix"))
+    install_group(session, "matrix")
     session.run("python", "-m", "claims.matrix", "merge", *session.posargs)
 
 

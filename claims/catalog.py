@@ -8,7 +8,6 @@ release, and optional backends. Pure Python: importable without TensorFlow.
 from __future__ import annotations
 
 import hashlib
-import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,9 +114,12 @@ class Catalog:
 def load_catalog(path: Path = CATALOG, grid_path: Path = GRID) -> Catalog:
     """Parse the catalog against the grid; errors name the file and the claim."""
     try:
+        grid = load_grid(grid_path)  # its errors name grid.toml, not this file
+    except GridError as exc:
+        raise CatalogError(str(exc)) from None
+    try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        grid = load_grid(grid_path)
-    except (OSError, tomllib.TOMLDecodeError, GridError) as exc:
+    except (OSError, tomllib.TOMLDecodeError) as exc:
         raise CatalogError(f"{path}: {exc}") from None
     claims: dict[str, Claim] = {}
     for n, raw in enumerate(data.get("claim", []), start=1):
@@ -143,6 +145,11 @@ def load_catalog(path: Path = CATALOG, grid_path: Path = GRID) -> Catalog:
     if not claims:
         raise CatalogError(f"{path}: needs at least one [[claim]]")
     return Catalog(grid=grid, claims=claims)
+
+
+def load_catalog_in(folder: Path) -> Catalog:
+    """The catalog and grid of a claims folder (the package's own, or one a test builds)."""
+    return load_catalog(folder / CATALOG.name, folder / GRID.name)
 
 
 def _in(scopes: tuple[Scope, ...], env: Env) -> bool:
@@ -189,34 +196,3 @@ def check_run(catalog: Catalog, run: dict, where: str) -> list[str]:
             detail = results[claim_id].get("detail", "")
             problems.append(problem + (f" ({detail})" if detail else ""))
     return problems
-
-
-def load_results(catalog: Catalog, path: Path = RESULTS, folder: Path = HERE) -> dict:
-    """Load the committed grid results; refuse them if stale, incomplete or disagreeing."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CatalogError(f"{path}: no grid results; run `nox -s matrix`") from None
-    except ValueError as exc:
-        raise CatalogError(f"{path}: not valid JSON: {exc}") from None
-    envs = data.get("envs")
-    if not isinstance(envs, dict):
-        raise CatalogError(f"{path}: field 'envs' is missing")
-    if data.get("fingerprint") != fingerprint(folder):
-        raise CatalogError(
-            f"{path}: stale: its fingerprint does not match the current "
-            f"{', '.join(FINGERPRINTED)}; run `nox -s matrix`"
-        )
-    if set(envs) != set(catalog.envs):
-        missing, extra = (
-            sorted(set(catalog.envs) - set(envs)),
-            sorted(set(envs) - set(catalog.envs)),
-        )
-        raise CatalogError(
-            f"{path}: results do not cover the grid (missing {missing}, unknown {extra}); "
-            "run `nox -s matrix`"
-        )
-    problems = [p for env_id, run in envs.items() for p in check_run(catalog, run, env_id)]
-    if problems:
-        raise CatalogError(f"{path}: " + "; ".join(problems) + "; run `nox -s matrix`")
-    return data

@@ -93,10 +93,10 @@ class Grid:
         """Short hash of a base's full requirements: a changed base is rebuilt, never patched."""
         return hashlib.sha256("\n".join(self.base_requires(base_id)).encode()).hexdigest()[:12]
 
-    def newest(self) -> list[Env]:
-        """The newest release of each line on each backend."""
+    def newest(self, envs: list[Env] | None = None) -> list[Env]:
+        """The newest release of each line on each backend (among ``envs``, default all)."""
         best: dict[tuple[str, str], Env] = {}
-        for env in self.envs.values():
+        for env in self.envs.values() if envs is None else envs:
             key = (env.line, env.backend)
             if key not in best or env.version > best[key].version:
                 best[key] = env

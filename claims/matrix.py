@@ -1,12 +1,16 @@
 """Run the release grid: build each base once with uv, lay releases over it, run the claims.
 
-    python -m claims.matrix run [--shard 2/4] [--only ENV ...] [--jobs 2] [--out build/matrix]
-    python -m claims.matrix merge [--out build/matrix ...]   # -> claims/results.json
+    python -m claims.matrix run [--shard 2/4] [--only ENV ...] [--newest] [--jobs 2]
+    python -m claims.matrix merge [--out build/matrix ...] [--check]   # -> claims/results.json
 
-`run` writes one JSON file per environment into the output folder (never into the work
-tree) and a timing report; it exits 1 if any outcome disagrees with the catalog. `merge`
-joins the runs of the whole grid (from one folder or from several shards' folders) into
-`claims/results.json`, stamped with the fingerprint of the proofs, catalog, grid and runner.
+`run` writes one record per environment into the output folder (never into the work tree),
+a log per environment and per build, and `timings.json`; then it compares what it measured
+with the committed `claims/results.json`, outcomes and numbers. Every environment ends as
+*agrees*, *disagrees* (a claim's outcome differs from the catalog) or *broken* (an install,
+import or interpreter failure); one that fails never stops the others. `merge` joins the
+records of the whole grid (from one folder or several shards' folders) into
+`claims/results.json`, accepting only records whose provenance is the current grid's;
+`merge --check` compares the records it finds with the committed file instead.
 """
 
 from __future__ import annotations
@@ -14,264 +18,311 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from claims.catalog import RESULTS, CatalogError, check_run, fingerprint, load_catalog
-from claims.grid import Env, Grid, GridError, shard
+from claims.builder import Builder, BuildError, tail
+from claims.catalog import HERE, Catalog, CatalogError, fingerprint, load_catalog_in
+from claims.grid import Env, GridError, shard
+from claims.provenance import (
+    AGREES,
+    BROKEN,
+    DISAGREES,
+    TOLERANCE,
+    compare,
+    record_problems,
+    shape_problems,
+)
+from claims.run import DISAGREES_EXIT
+from pincite.atomic import write_atomic
 
-HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-
 #: Virtualenvs and overlays live under build/, outside git, shared by every run.
 GRID_DIR = ROOT / "build" / "grid"
 OUT_DIR = ROOT / "build" / "matrix"
 
 
-def uv_binary() -> str:
-    """The uv executable: the one installed beside this Python, else the one on PATH."""
+def _show(path: Path) -> str:
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
+def _write_json(path: Path, data: dict) -> str | None:
+    """Write JSON atomically; the reason if it could not be written (a full disk, say)."""
     try:
-        from uv import find_uv_bin
-
-        return find_uv_bin()
-    except ImportError:
-        found = shutil.which("uv")
-        if not found:
-            raise SystemExit("the matrix needs uv: `python -m pip install uv`") from None
-        return found
+        write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    except OSError as exc:
+        return f"cannot write {_show(path)}: {exc.strerror or exc}"
+    return None
 
 
-def pip_index_args() -> list[str]:
-    """pip's configured index and find-links, passed on to uv (no host name in the repo).
-
-    uv does not read pip's configuration; asking pip (its command, not its internals) keeps
-    one source of truth: the index a maintainer configured, and local wheel folders such as
-    a CPU build of torch.
-    """
-    settings: dict[str, str] = {}
+def read_record(path: Path) -> tuple[dict | None, str | None]:
+    """A record file's JSON, or why it cannot be read (naming the file)."""
     try:
-        listed = subprocess.run(
-            [sys.executable, "-m", "pip", "config", "list"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        listed = ""
-    for line in listed.splitlines():
-        key, _, value = line.partition("=")
-        settings[key.split(".", 1)[-1]] = value.strip().strip("'\"")
-    index = os.environ.get("PIP_INDEX_URL") or settings.get("index-url")
-    links = os.environ.get("PIP_FIND_LINKS") or settings.get("find-links", "")
-    args = ["--default-index", index] if index else []
-    for link in links.split():
-        args += ["--find-links", link]
-    return args
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except FileNotFoundError:
+        return None, f"{_show(path)}: no record was written"
+    except (OSError, ValueError) as exc:
+        return None, f"{_show(path)}: unreadable ({exc})"
 
 
-class Builder:
-    """Creates bases and overlays once each, safely from several threads."""
+class Runner:
+    """Runs environments of one claims folder into one output folder."""
 
-    def __init__(self, grid: Grid, root: Path = GRID_DIR) -> None:
-        self.grid, self.root = grid, root
-        self.uv = uv_binary()
-        self.index_args = pip_index_args()
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
-        self.seconds: dict[str, float] = {}
+    def __init__(self, catalog: Catalog, folder: Path, out: Path, builder: Builder) -> None:
+        self.catalog, self.folder, self.out, self.builder = catalog, folder, out, builder
+        self.current = fingerprint(folder)
 
-    def _lock(self, key: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
+    def run_env(self, env: Env) -> dict:
+        """Prepare one environment and run every claim in it; never raises: a row with status."""
+        began = time.perf_counter()
+        log = self.out / "logs" / f"{env.id}.log"
+        try:
+            python = self.builder.base_python(env.base)
+            # The release's overlay first, then the repository (`python -m claims.run`).
+            paths = [str(self.builder.overlay(env.overlay))] if env.overlay else []
+        except BuildError as exc:
+            return self._row(env, BROKEN, began, began, str(exc))
+        except Exception as exc:  # a full disk, a missing interpreter: this one only
+            return self._row(env, BROKEN, began, began, f"{type(exc).__name__}: {exc}")
+        paths += [str(ROOT), str(ROOT / "src")]
+        prepared = time.perf_counter()
+        child_env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), TF_CPP_MIN_LOG_LEVEL="3")
+        child_env.pop("KERAS_HOME", None)
+        record_path = self.out / f"{env.id}.json"
+        command = [str(python), "-m", "claims.run", "--env", env.id, "--out", str(record_path)]
+        command += ["--claims", str(self.folder)]
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("w") as sink:
+                code = subprocess.run(
+                    command, stdout=sink, stderr=subprocess.STDOUT, env=child_env, check=False
+                ).returncode
+        except OSError as exc:
+            return self._row(env, BROKEN, began, prepared, f"cannot run {python}: {exc}")
+        record, _unreadable = read_record(record_path)
+        if record is None:
+            return self._row(env, BROKEN, began, prepared, f"exit {code}: {tail(log)}", log)
+        problems = record_problems(
+            self.catalog, record, _show(record_path), current=self.current, filed_as=env.id
+        )
+        status = record.get("status")
+        # The record must agree with the child's exit status; anything else is a crash.
+        if (code, status) == (0, AGREES) and not problems:
+            return self._row(env, AGREES, began, prepared)
+        if (code, status) == (DISAGREES_EXIT, DISAGREES) and problems:
+            return self._row(env, DISAGREES, began, prepared, "; ".join(problems), log)
+        why = "; ".join(problems) if problems else f"exit {code}: {tail(log)}"
+        return self._row(env, BROKEN, began, prepared, why, log)
 
-    def base_python(self, base_id: str) -> Path:
-        """The base's interpreter, creating the virtualenv first if needed."""
-        reqs = self.grid.base_requires(base_id)
-        venv = self.root / "venvs" / f"{base_id}-{self.grid.base_digest(base_id)}"
-        python = venv / "bin" / "python"
-        with self._lock(base_id):
-            if (venv / ".complete").exists():
-                return python
-            began = time.perf_counter()
-            shutil.rmtree(venv, ignore_errors=True)  # a half-made venv is never reused
-            venv.parent.mkdir(parents=True, exist_ok=True)
-            self._uv("venv", "--quiet", "--python", self.grid.python, str(venv))
-            self._uv("pip", "install", "--quiet", "--python", str(python), *reqs, *self.index_args)
-            (venv / ".complete").write_text("\n".join(reqs) + "\n")
-            self.seconds[f"base {base_id}"] = time.perf_counter() - began
-        return python
-
-    def overlay(self, requirement: str) -> Path:
-        """A folder holding one pure-Python release, installed without dependencies."""
-        target = self.root / "overlays" / requirement.replace("==", "-")
-        with self._lock(requirement):
-            if target.exists():
-                return target
-            began = time.perf_counter()
-            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            self._uv(
-                "pip",
-                "install",
-                "--quiet",
-                "--no-deps",
-                "--python",
-                sys.executable,
-                "--target",
-                str(tmp),
-                requirement,
-                *self.index_args,
-            )
-            tmp.replace(target)  # atomic: a folder is complete or absent
-            self.seconds[f"overlay {requirement}"] = time.perf_counter() - began
-        return target
-
-    def _uv(self, *args: str) -> None:
-        subprocess.run([self.uv, *args], check=True)
-
-
-def run_env(builder: Builder, env: Env, out: Path) -> dict:
-    """Prepare one environment and run every claim in it; return its timing and status."""
-    began = time.perf_counter()
-    python = builder.base_python(env.base)
-    # The release's overlay first, then the repository (for `python -m claims.run`).
-    paths = [str(builder.overlay(env.overlay))] if env.overlay else []
-    paths.append(str(ROOT))
-    prepared = time.perf_counter()
-    child_env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), TF_CPP_MIN_LOG_LEVEL="3")
-    child_env.pop("KERAS_HOME", None)
-    log = out / "logs" / f"{env.id}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as sink:
-        code = subprocess.run(
-            [
-                str(python),
-                "-m",
-                "claims.run",
-                "--env",
-                env.id,
-                "--out",
-                str(out / f"{env.id}.json"),
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=child_env,
-            check=False,
-        ).returncode
-    ran = time.perf_counter()
-    status = {0: "agrees", 1: "DISAGREES"}.get(code, f"BROKEN (exit {code})")
-    print(
-        f"{env.id:24} {status:10} prepare {prepared - began:6.1f} s  run {ran - prepared:6.1f} s"
-        f"  ({log.relative_to(ROOT) if log.is_relative_to(ROOT) else log})",
-        flush=True,
-    )
-    return {"env": env.id, "status": status, "prepare": prepared - began, "run": ran - prepared}
+    def _row(
+        self,
+        env: Env,
+        status: str,
+        began: float,
+        prepared: float,
+        why: str = "",
+        log: Path | None = None,
+    ) -> dict:
+        """Report one environment; a broken one also leaves a record that says so."""
+        ended = time.perf_counter()
+        row = {
+            "env": env.id,
+            "status": status,
+            "prepare": prepared - began,
+            "run": ended - prepared,
+        }
+        if status == BROKEN:
+            record = {"env": env.id, "fingerprint": self.current, "status": BROKEN, "why": why}
+            if log is not None:
+                record["log"] = _show(log)
+            if failed := _write_json(self.out / f"{env.id}.json", record):
+                why += f" ({failed})"
+        shown = {AGREES: "agrees", DISAGREES: "DISAGREES", BROKEN: "BROKEN"}[status]
+        print(
+            f"{env.id:24} {shown:10} prepare {row['prepare']:6.1f} s  run {row['run']:6.1f} s"
+            + (f"  ({_show(log)})" if log else ""),
+            flush=True,
+        )
+        if why:
+            print(f"    {why}", flush=True)
+            if status == BROKEN:
+                print(f"    rerun: nox -s matrix -- --only {env.id}", flush=True)
+            row["why"] = why
+        return row
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """Run the selected environments; report timings; 1 if any disagrees or is broken."""
-    catalog = load_catalog()
+def select(catalog: Catalog, args: argparse.Namespace) -> list[Env]:
+    """The environments a run covers: --only, then --newest, then --shard, in that order."""
     envs = list(catalog.envs.values())
     if args.only:
         unknown = sorted(set(args.only) - set(catalog.envs))
         if unknown:
-            raise SystemExit(f"unknown environment(s) {unknown}; see claims/grid.toml")
+            raise GridError(f"unknown environment(s) {unknown}; see claims/grid.toml")
         envs = [e for e in envs if e.id in args.only]
     if args.newest:
-        envs = catalog.grid.newest()
+        envs = catalog.grid.newest(envs)
     if args.shard:
+        count = len({e.base for e in envs})
         envs = shard(envs, args.shard)
+        if not envs:
+            raise GridError(
+                f"shard {args.shard} is empty: the selection has {count} bases, "
+                "and a shard holds whole bases"
+            )
+    return envs
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the selected environments; report; compare with the committed results."""
+    folder = Path(args.claims)
+    catalog = load_catalog_in(folder)
+    envs = select(catalog, args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    builder = Builder(catalog.grid)
-    print(
-        f"running {len(envs)} environments with {args.jobs} jobs; uv {' '.join(builder.index_args)}"
-    )
+    for env in envs:  # a record that is not this run's must never survive it
+        (out / f"{env.id}.json").unlink(missing_ok=True)
+    builder = Builder(catalog.grid, Path(args.grid_dir), logs=out / "logs")
+    runner = Runner(catalog, folder, out, builder)
+    print(f"running {len(envs)} environments with {args.jobs} jobs; uv {' '.join(builder.sources)}")
     began = time.perf_counter()
     # Environments sharing a base run together, so each base is built once, early.
     ordered = sorted(envs, key=lambda e: (e.base, e.id))
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        rows = list(pool.map(lambda e: run_env(builder, e, out), ordered))
-    total = time.perf_counter() - began
-    bad = [r["env"] for r in rows if r["status"] != "agrees"]
+    rows: list[dict] = []
+    try:
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            rows.extend(pool.map(runner.run_env, ordered))
+    finally:
+        _report(args, out, builder, rows, time.perf_counter() - began)
+    bad = [r for r in rows if r["status"] != AGREES]
+    for status in (DISAGREES, BROKEN):
+        names = [r["env"] for r in bad if r["status"] == status]
+        if names:
+            print(f"{status}: {', '.join(names)} (see {_show(out / 'logs')})")
+    checked = 0 if args.no_check else check_committed(catalog, folder, [out])
+    return 1 if bad or checked else 0
+
+
+def _report(args, out: Path, builder: Builder, rows: list[dict], total: float) -> None:
+    """The timing report and summary, written however the run ended."""
     report = {
         "environments": len(rows),
         "jobs": args.jobs,
         "wall_seconds": round(total, 1),
         "installs": {k: round(v, 1) for k, v in sorted(builder.seconds.items())},
+        "statuses": {s: sum(r["status"] == s for r in rows) for s in (AGREES, DISAGREES, BROKEN)},
         "envs": {
             r["env"]: {k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()}
             for r in rows
         },
     }
     name = f"timings-{args.shard.replace('/', 'of')}.json" if args.shard else "timings.json"
-    (out / name).write_text(json.dumps(report, indent=2) + "\n")
+    failed = _write_json(out / name, report)
     installs = sum(builder.seconds.values())
     print(
         f"{len(rows)} environments in {total:.0f} s wall ({installs:.0f} s of it installing "
-        f"{len(builder.seconds)} bases and overlays); timings in {out / name}"
+        f"{len(builder.seconds)} bases and overlays); "
+        + (failed or f"timings in {_show(out / name)}")
     )
-    if bad:
-        print(f"disagree with the catalog or broken: {', '.join(bad)} (see {out / 'logs'})")
-        return 1
-    return 0
 
 
-def cmd_merge(args: argparse.Namespace) -> int:
-    """Join the runs of every grid environment into claims/results.json."""
-    catalog = load_catalog()
-    folders = [Path(p) for p in args.out]
-    runs, problems = {}, []
+def gather(catalog: Catalog, folders: list[Path], current: str) -> tuple[dict, list[str], list]:
+    """Every grid environment's record found in ``folders``: (records, problems, missing)."""
+    runs, problems, missing = {}, [], []
+    known = set(catalog.envs)
+    for folder in folders:
+        for path in sorted(folder.glob("*.json")):
+            if path.stem not in known and not path.name.startswith("timings"):
+                problems.append(f"{_show(path)}: {path.stem!r} is not an environment of the grid")
     for env_id in catalog.envs:
         found = [f / f"{env_id}.json" for f in folders if (f / f"{env_id}.json").exists()]
         if not found:
-            problems.append(f"no run of {env_id} in {', '.join(map(str, folders))}")
+            missing.append(env_id)
             continue
-        run = json.loads(found[0].read_text())
-        problems += check_run(catalog, run, str(found[0]))
-        runs[env_id] = run
+        if len(found) > 1:
+            problems.append(
+                f"{env_id}: recorded in {len(found)} folders: {', '.join(map(_show, found))}"
+            )
+            continue
+        record, unreadable = read_record(found[0])
+        if record is None:
+            problems.append(str(unreadable))
+            continue
+        if found_problems := record_problems(
+            catalog, record, _show(found[0]), current=current, filed_as=env_id
+        ):
+            problems += found_problems
+            continue
+        runs[env_id] = record
+    return runs, problems, missing
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Join the records of every grid environment into results.json (or --check them)."""
+    folder = Path(args.claims)
+    catalog = load_catalog_in(folder)
+    if args.check:
+        return check_committed(catalog, folder, [Path(p) for p in args.out])
+    current = fingerprint(folder)
+    runs, problems, missing = gather(catalog, [Path(p) for p in args.out], current)
+    problems += [f"no run of {env_id} in {', '.join(args.out)}" for env_id in missing]
     if problems:
         print("\n".join(problems), file=sys.stderr)
         return 1
-    data = {"fingerprint": fingerprint(), "envs": runs}
-    if args.check:
-        return check_committed(data)
-    tmp = RESULTS.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    tmp.replace(RESULTS)
-    print(f"wrote {RESULTS.relative_to(ROOT)}: {len(runs)} environments")
+    results = folder / "results.json"
+    if failed := _write_json(results, {"fingerprint": current, "envs": runs}):
+        print(failed, file=sys.stderr)
+        return 1
+    print(f"wrote {_show(results)}: {len(runs)} environments")
     return 0
 
 
-def check_committed(data: dict) -> int:
-    """Compare merged outcomes with the committed results (timings may differ); 1 if not equal."""
+def check_committed(catalog: Catalog, folder: Path, outs: list[Path]) -> int:
+    """Compare the records found in ``outs`` with the committed results; 1 if they differ.
+
+    The environments that ran are compared (a partial run checks its part); outcomes must be
+    equal and numbers equal within TOLERANCE.
+    """
+    current = fingerprint(folder)
+    runs, problems, missing = gather(catalog, outs, current)
+    results = folder / "results.json"
+    committed, unreadable = read_record(results)
+    if committed is None:
+        problems.append(str(unreadable))
+    elif shape := shape_problems(committed, _show(results)):
+        problems += shape
+    elif committed["fingerprint"] != current:
+        problems.append(
+            f"{_show(results)} is stale: proofs, catalog, grid or runner changed since it was "
+            "merged; write it anew with `nox -s matrix-merge` once the grid has run"
+        )
+    else:
+        problems += compare(committed, runs)
+    if not runs and not problems:
+        problems.append(f"no records of the grid in {', '.join(map(_show, outs))}")
+    tolerance = f"numbers within rel {TOLERANCE['rel_tol']:g}, abs {TOLERANCE['abs_tol']:g}"
+    if problems:
+        print(
+            f"{_show(results)} does not match the runs ({tolerance}):\n  " + "\n  ".join(problems),
+            file=sys.stderr,
+        )
+        return 1
+    part = f", {len(missing)} not run" if missing else ""
+    print(f"{_show(results)} matches the runs: {len(runs)} environments ({tolerance}){part}")
+    return 0
+
+
+def positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
     try:
-        committed = json.loads(RESULTS.read_text())
-    except (OSError, ValueError) as exc:
-        print(f"{RESULTS}: {exc}", file=sys.stderr)
-        return 1
-    differ = []
-    if committed.get("fingerprint") != data["fingerprint"]:
-        differ.append("fingerprint (proofs, catalog, grid or runner changed since the last merge)")
-    for env_id, run in data["envs"].items():
-        old = committed.get("envs", {}).get(env_id, {}).get("results", {})
-        for claim_id, res in run["results"].items():
-            was = old.get(claim_id, {})
-            if (was.get("outcome"), was.get("numbers")) != (res["outcome"], res["numbers"]):
-                differ.append(
-                    f"{env_id} {claim_id}: committed {was.get('outcome')!r}, now {res['outcome']!r}"
-                )
-    if differ:
-        print(f"{RESULTS.relative_to(ROOT)} is stale:\n  " + "\n  ".join(differ), file=sys.stderr)
-        return 1
-    print(f"{RESULTS.relative_to(ROOT)} matches the runs ({len(data['envs'])} environments)")
-    return 0
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--claims", default=str(HERE), help="the claims folder (default: ours)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run environments of the grid")
     run.add_argument("--shard", help="I/N: run the I-th of N shards (whole bases per shard)")
@@ -286,14 +338,22 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--newest", action="store_true", help="only the newest release per line and backend"
     )
-    run.add_argument("--jobs", type=int, default=2, help="environments run at once (default 2)")
+    run.add_argument(
+        "--jobs", type=positive, default=2, help="environments run at once (default 2)"
+    )
     run.add_argument(
         "--out", default=str(OUT_DIR), help="folder for the runs (default build/matrix)"
+    )
+    run.add_argument(
+        "--grid-dir", default=str(GRID_DIR), help="bases and overlays (default build/grid)"
+    )
+    run.add_argument(
+        "--no-check", action="store_true", help="do not compare with the committed results"
     )
     merge = sub.add_parser("merge", help="write claims/results.json from complete runs")
     merge.add_argument("--out", nargs="+", default=[str(OUT_DIR)], help="folders holding runs")
     merge.add_argument(
-        "--check", action="store_true", help="only compare with the committed results"
+        "--check", action="store_true", help="only compare the runs found with the committed file"
     )
     args = parser.parse_args(argv)
     try:

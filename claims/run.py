@@ -1,26 +1,66 @@
-"""Run every claim of `catalog.toml` in this environment; write the results as JSON.
+"""Run every claim of `catalog.toml` in this environment; write its record as JSON.
 
     python -m claims.run --env keras-3.14-jax --out build/matrix/keras-3.14-jax.json
 
 The matrix runner (`matrix.py`) calls it inside the environment's base, with the release laid
-over it. Exit status 1 when a claim's outcome disagrees with the catalog, 2 when the
-environment is not the one the grid describes (then nothing is written).
+over it. The record carries its provenance: the fingerprint of what produced it, the versions
+measured here, the Python, the platform and the base's identity. Exit status 0 when every
+outcome agrees with the catalog, 3 when one disagrees (the record says which); any other
+status, or no record, means the environment is broken.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import json
 import os
 import platform
 import sys
+import sysconfig
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from types import ModuleType
 
-from claims.catalog import FAILS, HOLDS, NA, check_run, disagreement, load_catalog
+from claims.catalog import FAILS, HERE, HOLDS, NA, disagreement, fingerprint, load_catalog_in
+from claims.provenance import AGREES, DISAGREES, MANIFEST, identity_digest, reported_names
+from pincite.atomic import write_atomic
 
 #: The module whose version is the release of each line.
 RELEASE_MODULE = {"keras": "keras", "tf.keras": "tensorflow", "tf_keras": "tf_keras"}
+#: Exit status when an outcome disagrees with the catalog (1 is Python's own for a crash).
+DISAGREES_EXIT = 3
+
+
+def load_proofs(folder: Path) -> ModuleType:
+    """The proofs module of a claims folder (this package's, or one a test builds)."""
+    spec = importlib.util.spec_from_file_location("claims.proofs", folder / "proofs.py")
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"{folder / 'proofs.py'}: cannot be loaded")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+def base_identity() -> dict[str, str]:
+    """The base this interpreter belongs to, from the manifest its builder left in it."""
+    try:
+        manifest = json.loads((Path(sys.prefix) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        raise SystemExit(f"{sys.prefix} is not a grid base: no readable {MANIFEST}") from None
+    return {"id": str(manifest.get("id")), "identity": identity_digest(manifest)}
+
+
+def measured_versions(names: list[str]) -> dict[str, str]:
+    """The installed version of each distribution, as this environment resolves it."""
+    out = {}
+    for name in names:
+        with contextlib.suppress(PackageNotFoundError):
+            out[name] = version(name)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,9 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--env", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--claims", default=str(HERE), help="the claims folder (default: ours)")
     args = parser.parse_args(argv)
-    catalog = load_catalog()
+    folder = Path(args.claims)
+    current = fingerprint(folder)  # what produced this record, read before anything runs
+    catalog = load_catalog_in(folder)
+    if args.env not in catalog.envs:
+        raise SystemExit(f"{args.env!r} is not an environment of {folder / 'grid.toml'}")
     env = catalog.envs[args.env]
+    base = base_identity()
     # The backend and TensorFlow's logging must be chosen before anything imports Keras.
     os.environ["KERAS_BACKEND"] = env.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -38,21 +84,18 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
     if env.backend == "jax":  # two host devices for keras.distribution.DataParallel
         os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
-    from claims import proofs
-
+    proofs = load_proofs(folder)
     if env.backend == "tensorflow":
         proofs.use_two_cpus()
     began = time.perf_counter()
     lab = proofs.Lab(env.line)
     loaded = __import__(RELEASE_MODULE[env.line]).__version__
     if loaded != env.release or lab.backend != env.backend:
-        print(
+        raise SystemExit(
             f"{env.id}: loaded {loaded} on {lab.backend}, the grid says {env.release} on "
-            f"{env.backend}: the environment is broken",
-            file=sys.stderr,
+            f"{env.backend}: the environment is broken"
         )
-        return 2
-    results = {}
+    results, disagree = {}, []
     for claim in catalog.claims.values():
         expected = claim.expected(env)
         if expected == NA:
@@ -72,28 +115,31 @@ def main(argv: list[str] | None = None) -> int:
             "detail": detail,
             "seconds": round(time.perf_counter() - began_claim, 3),
         }
-        mark = "DISAGREES" if disagreement(claim, env, outcome) else "ok "
+        problem = disagreement(claim, env, outcome)
+        if problem:
+            disagree.append(problem + (f" ({detail})" if detail else ""))
+        mark = "DISAGREES" if problem else "ok "
         print(f"{mark:9} {env.id:24} {claim.id:45} {outcome} (expected: {expected})")
-    out = {
+    record = {
         "env": env.id,
+        "fingerprint": current,
+        "status": DISAGREES if disagree else AGREES,
         "label": env.label,
         "line": env.line,
         "release": env.release,
         "backend": lab.backend,
-        "base": env.base,
+        "overlay": env.overlay,
+        "base": base,
         "python": platform.python_version(),
-        "versions": lab.versions,
+        "platform": sysconfig.get_platform(),
+        "versions": measured_versions(reported_names(catalog.grid, env)),
         "seconds": round(time.perf_counter() - began, 3),
         "results": results,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(args.out).with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
-    tmp.replace(args.out)
-    problems = check_run(catalog, out, env.id)
-    for problem in problems:
+    write_atomic(Path(args.out), (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    for problem in disagree:
         print(problem)
-    return 1 if problems else 0
+    return DISAGREES_EXIT if disagree else 0
 
 
 def _plain(value):

@@ -28,9 +28,9 @@ from claims.catalog import (
     CatalogError,
     fingerprint,
     load_catalog,
-    load_results,
 )
 from claims.grid import BACKEND_LABELS, GRID
+from claims.provenance import load_results
 from pincite.atomic import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,15 @@ def _note_inputs(env: Any) -> None:
         env.note_dependency(str(path))
 
 
+#: Refusals already reported by this process: every page shows the same results, and one
+#: message says it (not one per box, role and table).
+_reported: set[str] = set()
+
+
 def _warn(location: Any, message: str) -> None:
+    if message in _reported:
+        return
+    _reported.add(message)
     logger.warning(message, location=location, type="claims", subtype="catalog")
 
 
@@ -290,17 +298,18 @@ def write_export(app: Any, exception: Exception | None) -> None:
     target = Path(app.outdir) / "claims.json"
     # The export is a function of the results file and of the fingerprinted specs: when both
     # are what the last export was made from, skip the (slow) load and rewrite.
-    source = hashlib.sha256(RESULTS.read_bytes() + fingerprint().encode()).hexdigest()
     try:
+        source = hashlib.sha256(RESULTS.read_bytes() + fingerprint().encode()).hexdigest()
         if json.loads(target.read_bytes()).get("source-sha256") == source:
             return
     except (OSError, ValueError, AttributeError):
-        pass
+        pass  # no results (load says so below) or no export yet
     try:
         catalog, results = load()
     except CatalogError as exc:
-        logger.warning(str(exc), type="claims", subtype="catalog")
+        _warn(str(RESULTS), str(exc))
         return
+    source = hashlib.sha256(RESULTS.read_bytes() + fingerprint().encode()).hexdigest()
     data = {**ranges.export(catalog, results), "source-sha256": source}
     write_atomic(target, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
 

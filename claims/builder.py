@@ -1,0 +1,410 @@
+"""Bases and overlays of the release grid: built once, atomically, verified on every use.
+
+A *base* is a virtualenv holding a backend; an *overlay* a folder holding one pure-Python
+Keras release. Each lives under a name that carries its identity (requirements, Python,
+platform, index configuration), so a changed spec is built anew, never patched. Building
+happens in ``<name>.tmp`` under an inter-process lock, is verified, then renamed into place;
+every run verifies what it uses (the interpreter runs, the pinned distributions are installed
+at their versions, every installed file matches its RECORD hash) and rebuilds what is broken.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from claims.grid import Grid
+from claims.provenance import MANIFEST, identity_digest
+
+#: pip's settings that choose where packages come from, and how uv is told each.
+PIP_SOURCES = {
+    "index-url": "--index-url",
+    "extra-index-url": "--extra-index-url",
+    "find-links": "--find-links",
+    "constraint": "--constraint",
+}
+#: What the interpreter of a base reports about itself (run inside it: stdlib only).
+PROBE = """
+import importlib.metadata as m, json, platform, sysconfig
+print(json.dumps({
+    "python": platform.python_version(),
+    "purelib": sysconfig.get_paths()["purelib"],
+    "dists": {d.metadata["Name"]: d.version for d in m.distributions()},
+}))
+"""
+
+
+class BuildError(Exception):
+    """A base or overlay could not be built or does not verify (the reason, uv's words)."""
+
+
+def parse_pip_config(listed: str, environ: dict[str, str]) -> dict[str, str]:
+    """pip's effective source settings from ``pip config list`` output and ``PIP_*`` variables.
+
+    pip lets an environment variable override the install section, which overrides global.
+    """
+    rank = {"global": 0, "install": 1, ":env:": 2}
+    best: dict[str, tuple[int, str]] = {}
+    for line in listed.splitlines():
+        name, _, value = line.partition("=")
+        section, _, key = name.partition(".")
+        if key in PIP_SOURCES and section in rank and rank[section] >= best.get(key, (-1, ""))[0]:
+            best[key] = (rank[section], value.strip().strip("'\""))
+    for key in PIP_SOURCES:
+        variable = environ.get("PIP_" + key.upper().replace("-", "_"))
+        if variable is not None:
+            best[key] = (3, variable)
+    return {key: value for key, (_, value) in best.items()}
+
+
+def pip_settings() -> dict[str, str]:
+    """pip's configured index, extra indexes, find-links and constraints (asked of pip itself)."""
+    try:
+        listed = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "list"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        listed = ""
+    return parse_pip_config(listed, dict(os.environ))
+
+
+def uv_source_args(settings: dict[str, str]) -> list[str]:
+    """uv's arguments for exactly pip's sources (no host name in the repository)."""
+    args: list[str] = []
+    for key, flag in PIP_SOURCES.items():
+        values = settings.get(key, "").split()
+        if key == "index-url":
+            values = values[:1]
+        for value in values:
+            args += [flag, value]
+    if settings.get("extra-index-url"):
+        # pip takes the best match across all its indexes; uv, by default, the first index
+        # that has a package at all, which would pin a partial mirror's few releases.
+        args += ["--index-strategy", "unsafe-best-match"]
+    return args
+
+
+def sources_digest(args: list[str]) -> str:
+    """What the sources are: uv's arguments and the contents of every constraints file."""
+    digest = hashlib.sha256("\0".join(args).encode())
+    for flag, value in itertools.pairwise(args):
+        if flag == "--constraint":
+            try:
+                digest.update(Path(value).read_bytes())
+            except OSError:
+                digest.update(b"(unreadable)")
+    return digest.hexdigest()
+
+
+def uv_binary() -> str:
+    """The uv executable: the one installed beside this Python, else the one on PATH."""
+    try:
+        from uv import find_uv_bin
+
+        return str(find_uv_bin())
+    except ImportError:
+        found = shutil.which("uv")
+        if not found:
+            raise SystemExit("the matrix needs uv: `python -m pip install uv`") from None
+        return found
+
+
+def record_hashes(dist_info: Path) -> dict[str, set[str]]:
+    """Each hashed file a distribution's RECORD lists, with its ``algorithm=digest``."""
+    rows = csv.reader((dist_info / "RECORD").read_text(encoding="utf-8").splitlines())
+    out: dict[str, set[str]] = {}
+    for row in rows:
+        # The RECORD itself, and scripts rewritten on install (outside the tree), carry none.
+        if len(row) >= 2 and row[1] and not row[0].startswith(".."):
+            out.setdefault(row[0], set()).add(row[1])
+    return out
+
+
+def tree_problem(site: Path) -> str | None:
+    """The first installed file under ``site`` that is missing or matches no RECORD's hash.
+
+    Two distributions may install one file (``tensorflow`` and ``tensorflow-cpu`` both own
+    ``tensorflow/``): the file must match the hash one of them recorded.
+    """
+    wanted: dict[str, set[str]] = {}
+    for dist_info in sorted(site.glob("*.dist-info")):
+        try:
+            hashes = record_hashes(dist_info)
+        except OSError as exc:
+            return f"{dist_info.name}: no RECORD ({exc.strerror})"
+        for path, found in hashes.items():
+            wanted.setdefault(path, set()).update(found)
+    for rel, expected in sorted(wanted.items()):
+        algorithms = {e.partition("=")[0] for e in expected}
+        try:
+            with (site / rel).open("rb") as fh:
+                data = fh.read()
+        except OSError:
+            return f"{rel} is missing"
+        seen = set()
+        for algorithm in algorithms:
+            try:
+                digest = hashlib.new(algorithm, data).digest()
+            except ValueError:
+                return f"{rel}: unknown hash {algorithm!r} in a RECORD"
+            seen.add(f"{algorithm}={base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}")
+        if not seen & expected:
+            return f"{rel} differs from its RECORD hash"
+    return None
+
+
+class Builder:
+    """Creates, verifies and rebuilds bases and overlays, safely across threads and processes."""
+
+    def __init__(
+        self,
+        grid: Grid,
+        root: Path,
+        *,
+        sources: list[str] | None = None,
+        say: Callable[[str], None] = print,
+        logs: Path | None = None,
+    ) -> None:
+        self.grid, self.root, self.say = grid, root, say
+        self.logs = logs or root / "logs"
+        self.uv = uv_binary()
+        self.sources = uv_source_args(pip_settings()) if sources is None else sources
+        self.platform = sysconfig.get_platform()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._ready: dict[str, Path | BuildError] = {}
+        self.seconds: dict[str, float] = {}
+        self.sweep()
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def identity(self, kind: str, requires: tuple[str, ...]) -> dict[str, Any]:
+        """Everything a base or overlay is made from; its hash names the folder."""
+        return {
+            "kind": kind,
+            "requires": list(requires),
+            "python": self.grid.python,
+            "platform": self.platform,
+            "sources": sources_digest(self.sources),
+        }
+
+    def base_folder(self, base_id: str) -> tuple[Path, dict[str, Any]]:
+        """Where a base lives, and its identity."""
+        ident = {"id": base_id, **self.identity("base", self.grid.base_requires(base_id))}
+        return self.root / "venvs" / f"{base_id}-{identity_digest(ident)[:12]}", ident
+
+    def overlay_folder(self, requirement: str) -> tuple[Path, dict[str, Any]]:
+        """Where an overlay lives, and its identity."""
+        ident = self.identity("overlay", (requirement,))
+        name = requirement.replace("==", "-")
+        return self.root / "overlays" / f"{name}-{identity_digest(ident)[:12]}", ident
+
+    # -- public -----------------------------------------------------------------------------
+
+    def base_python(self, base_id: str) -> Path:
+        """The verified interpreter of a base, building or rebuilding it first if needed."""
+        folder, ident = self.base_folder(base_id)
+        self._prepare(f"base {base_id}", folder, ident, self._build_base, self._verify_base)
+        return folder / "bin" / "python"
+
+    def overlay(self, requirement: str) -> Path:
+        """A verified folder holding one release, installed without dependencies."""
+        folder, ident = self.overlay_folder(requirement)
+        self._prepare(
+            f"overlay {requirement}", folder, ident, self._build_overlay, self._verify_overlay
+        )
+        return folder
+
+    def base_identity(self, base_id: str) -> str:
+        """The full identity hash of a base (recorded with every result run over it)."""
+        return identity_digest(self.base_folder(base_id)[1])
+
+    def sweep(self) -> None:
+        """Remove temporary folders that killed runs left behind (nobody holds their lock)."""
+        for tmp in sorted(self.root.glob("*/*.tmp")):
+            target = tmp.name.removesuffix(".tmp").removesuffix(".old")
+            lock = FileLock(str(tmp.with_name(target + ".lock")))
+            try:
+                with lock.acquire(timeout=0):
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    self.say(f"removed {tmp}: a build a killed run left unfinished")
+            except Timeout:
+                pass  # another run is building it right now
+
+    # -- one place for both kinds -----------------------------------------------------------
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _prepare(
+        self,
+        what: str,
+        folder: Path,
+        ident: dict[str, Any],
+        build: Callable[[Path, dict[str, Any]], None],
+        verify: Callable[[Path, dict[str, Any]], str | None],
+    ) -> None:
+        """Verify ``folder``; build it (atomically, under an inter-process lock) unless sound."""
+        key = str(folder)
+        with self._lock(key):
+            known = self._ready.get(key)
+            if isinstance(known, BuildError):
+                raise known  # failed earlier in this run: do not try a second time
+            if known is not None:
+                return
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            # Two runs at once: the second waits here until the first has renamed its build.
+            with FileLock(str(folder.with_name(folder.name + ".lock"))):
+                try:
+                    self._prepare_locked(what, folder, ident, build, verify)
+                except BuildError as exc:
+                    self._ready[key] = exc
+                    raise
+            self._ready[key] = folder
+
+    def _prepare_locked(self, what, folder, ident, build, verify) -> None:
+        if folder.exists():
+            problem = verify(folder, ident)
+            if problem is None:
+                return
+            self.say(f"{what} in {folder} is broken ({problem}): rebuilding it")
+        began = time.perf_counter()
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            build(tmp, ident)
+            (tmp / MANIFEST).write_text(json.dumps(ident, indent=1, sort_keys=True) + "\n")
+            if problem := verify(tmp, ident):
+                raise BuildError(f"{what}: the fresh build does not verify: {problem}")
+            old = folder.with_name(folder.name + ".old.tmp")
+            shutil.rmtree(old, ignore_errors=True)
+            if folder.exists():
+                folder.rename(old)
+            tmp.rename(folder)  # atomic: the folder is complete or absent
+            shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.seconds[what] = time.perf_counter() - began
+
+    # -- bases ------------------------------------------------------------------------------
+
+    def _build_base(self, tmp: Path, ident: dict[str, Any]) -> None:
+        name = f"base-{ident['id']}"
+        # --relocatable: the venv is built under a temporary name and renamed when verified.
+        self._uv(name, "venv", "--quiet", "--relocatable", "--python", self.grid.python, str(tmp))
+        requires = [str(r) for r in ident["requires"]]
+        self._uv(
+            name, "pip", "install", "--python", str(tmp / "bin" / "python"), *requires,
+            *self.sources,
+        )  # fmt: skip
+
+    def _verify_base(self, folder: Path, ident: dict[str, Any]) -> str | None:
+        if problem := self._manifest_problem(folder, ident):
+            return problem
+        try:
+            probe = subprocess.run(
+                [str(folder / "bin" / "python"), "-I", "-c", PROBE],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=120,
+            )
+            seen = json.loads(probe.stdout)
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            return f"its interpreter does not run: {exc}"
+        major_minor = ".".join(seen["python"].split(".")[:2])
+        if major_minor != self.grid.python:
+            return f"its Python is {seen['python']}, the grid's is {self.grid.python}"
+        dists = {canonicalize_name(k): v for k, v in seen["dists"].items()}
+        for text in ident["requires"]:
+            req = Requirement(text)
+            got = dists.get(canonicalize_name(req.name))
+            if got is None or (req.specifier and not req.specifier.contains(got, True)):
+                return f"{req} is wanted, {got or 'nothing'} is installed"
+        return tree_problem(Path(seen["purelib"]))
+
+    # -- overlays ---------------------------------------------------------------------------
+
+    def _build_overlay(self, tmp: Path, ident: dict[str, Any]) -> None:
+        (requirement,) = ident["requires"]
+        self._uv(
+            "overlay-" + str(requirement).replace("==", "-"), "pip", "install", "--no-deps",
+            "--python", sys.executable, "--target", str(tmp), str(requirement), *self.sources,
+        )  # fmt: skip
+
+    def _verify_overlay(self, folder: Path, ident: dict[str, Any]) -> str | None:
+        if problem := self._manifest_problem(folder, ident):
+            return problem
+        (requirement,) = ident["requires"]
+        req = Requirement(str(requirement))
+        name = canonicalize_name(req.name).replace("-", "_")
+        infos = [p for p in folder.glob("*.dist-info") if p.name.lower().startswith(name + "-")]
+        if len(infos) != 1:
+            return f"{len(infos)} {req.name} distributions in it"
+        version = infos[0].name[len(name) + 1 : -len(".dist-info")]
+        if not req.specifier.contains(version, True):
+            return f"{req} is wanted, {version} is installed"
+        return tree_problem(folder)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _manifest_problem(folder: Path, ident: dict[str, Any]) -> str | None:
+        try:
+            built = json.loads((folder / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return f"{MANIFEST} is missing or unreadable"
+        return None if built == ident else f"{MANIFEST} describes another build"
+
+    def _uv(self, name: str, *args: str) -> None:
+        """Run uv, its output in a log; BuildError with uv's last lines when it fails."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{name}.log"
+        # Bytecode is compiled by Python on first import, at the final path (the build is
+        # renamed into place, and compiled files would name the temporary one).
+        env = {k: v for k, v in os.environ.items() if k != "UV_COMPILE_BYTECODE"}
+        env.setdefault("UV_PYTHON_DOWNLOADS", "never")  # the grid's Python, never a download
+        try:
+            with log.open("a") as sink:
+                sink.write(f"$ uv {' '.join(args)}\n")
+                sink.flush()
+                code = subprocess.run(
+                    [self.uv, *args], stdout=sink, stderr=subprocess.STDOUT, env=env, check=False
+                ).returncode
+        except OSError as exc:
+            raise BuildError(f"{name}: cannot run uv: {exc}") from None
+        if code != 0:
+            raise BuildError(f"{name}: uv failed (exit {code}): {tail(log)} (log: {log})")
+
+
+def tail(log: Path, lines: int = 3) -> str:
+    """The last non-blank lines of a log, joined into one (for one-line messages)."""
+    try:
+        text = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    kept = [t.strip() for t in text if t.strip()][-lines:]
+    return " | ".join(kept) or "(empty log)"
