@@ -35,6 +35,7 @@ from claims.provenance import MANIFEST, identity_digest
 
 #: pip's settings that choose where packages come from, and how uv is told each.
 PIP_SOURCES = {
+    "no-index": "--no-index",
     "index-url": "--index-url",
     "extra-index-url": "--extra-index-url",
     "find-links": "--find-links",
@@ -92,7 +93,11 @@ def pip_settings() -> dict[str, str]:
 def uv_source_args(settings: dict[str, str]) -> list[str]:
     """uv's arguments for exactly pip's sources (no host name in the repository)."""
     args: list[str] = []
+    if settings.get("no-index", "").lower() in {"1", "true", "yes", "on"}:
+        args.append("--no-index")
     for key, flag in PIP_SOURCES.items():
+        if key == "no-index":
+            continue
         values = settings.get(key, "").split()
         if key == "index-url":
             values = values[:1]
@@ -263,7 +268,7 @@ class Builder:
         what: str,
         folder: Path,
         ident: dict[str, Any],
-        build: Callable[[Path, dict[str, Any]], None],
+        build: Callable[[Path, dict[str, Any], list[str]], None],
         verify: Callable[[Path, dict[str, Any]], str | None],
     ) -> None:
         """Verify ``folder``; build it (atomically, under an inter-process lock) unless sound."""
@@ -285,19 +290,31 @@ class Builder:
             self._ready[key] = folder
 
     def _prepare_locked(self, what, folder, ident, build, verify) -> None:
+        # uv links installed files to its cache: damage to one may be damage to the cache, so
+        # a rebuild after damage, or after a build that does not verify, bypasses the cache.
+        attempts = [False, True]
         if folder.exists():
             problem = verify(folder, ident)
             if problem is None:
                 return
             self.say(f"{what} in {folder} is broken ({problem}): rebuilding it")
+            attempts = [True]
         began = time.perf_counter()
         tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
         try:
-            build(tmp, ident)
-            (tmp / MANIFEST).write_text(json.dumps(ident, indent=1, sort_keys=True) + "\n")
-            if problem := verify(tmp, ident):
-                raise BuildError(f"{what}: the fresh build does not verify: {problem}")
+            for no_cache in attempts:
+                shutil.rmtree(tmp, ignore_errors=True)
+                build(tmp, ident, ["--no-cache"] if no_cache else [])
+                (tmp / MANIFEST).write_text(json.dumps(ident, indent=1, sort_keys=True) + "\n")
+                problem = verify(tmp, ident)
+                if problem is None:
+                    break
+                if no_cache:
+                    raise BuildError(f"{what}: a fresh build does not verify: {problem}")
+                self.say(
+                    f"{what}: the build from uv's cache does not verify ({problem}): "
+                    "building it again without the cache"
+                )
             old = folder.with_name(folder.name + ".old.tmp")
             shutil.rmtree(old, ignore_errors=True)
             if folder.exists():
@@ -311,14 +328,14 @@ class Builder:
 
     # -- bases ------------------------------------------------------------------------------
 
-    def _build_base(self, tmp: Path, ident: dict[str, Any]) -> None:
+    def _build_base(self, tmp: Path, ident: dict[str, Any], extra: list[str]) -> None:
         name = f"base-{ident['id']}"
         # --relocatable: the venv is built under a temporary name and renamed when verified.
         self._uv(name, "venv", "--quiet", "--relocatable", "--python", self.grid.python, str(tmp))
         requires = [str(r) for r in ident["requires"]]
         self._uv(
             name, "pip", "install", "--python", str(tmp / "bin" / "python"), *requires,
-            *self.sources,
+            *self.sources, *extra,
         )  # fmt: skip
 
     def _verify_base(self, folder: Path, ident: dict[str, Any]) -> str | None:
@@ -348,11 +365,12 @@ class Builder:
 
     # -- overlays ---------------------------------------------------------------------------
 
-    def _build_overlay(self, tmp: Path, ident: dict[str, Any]) -> None:
+    def _build_overlay(self, tmp: Path, ident: dict[str, Any], extra: list[str]) -> None:
         (requirement,) = ident["requires"]
         self._uv(
             "overlay-" + str(requirement).replace("==", "-"), "pip", "install", "--no-deps",
             "--python", sys.executable, "--target", str(tmp), str(requirement), *self.sources,
+            *extra,
         )  # fmt: skip
 
     def _verify_overlay(self, folder: Path, ident: dict[str, Any]) -> str | None:

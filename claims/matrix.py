@@ -49,10 +49,10 @@ def _show(path: Path) -> str:
     return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
 
-def _write_json(path: Path, data: dict) -> str | None:
+def _write_json(path: Path, data: dict, indent: int = 2) -> str | None:
     """Write JSON atomically; the reason if it could not be written (a full disk, say)."""
     try:
-        write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+        write_atomic(path, (json.dumps(data, indent=indent, sort_keys=True) + "\n").encode())
     except OSError as exc:
         return f"cannot write {_show(path)}: {exc.strerror or exc}"
     return None
@@ -272,7 +272,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
         print("\n".join(problems), file=sys.stderr)
         return 1
     results = folder / "results.json"
-    if failed := _write_json(results, {"fingerprint": current, "envs": runs}):
+    if failed := _write_json(results, {"fingerprint": current, "envs": runs}, indent=1):
         print(failed, file=sys.stderr)
         return 1
     print(f"wrote {_show(results)}: {len(runs)} environments")

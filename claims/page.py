@@ -57,4 +57,7 @@ def prove(claim_id: str) -> None:
         print(f"── {env} ({lab.keras.__name__} {lab.keras.__version__}): the claim {outcome}")
         print(evidence.table(), end="\n\n")
         if problem := disagreement(claim, catalog.envs[env], outcome):
-            raise AssertionError(problem)
+            raise AssertionError(
+                f"{problem}; measured by this page's kernel: compare the grid with "
+                f"`nox -s matrix -- --only {env}`"
+            )

@@ -43,7 +43,7 @@ SYMBOL = {HOLDS: "✓", FAILS: "✗", NA: "·"}
 def _load(stamp: tuple[float, ...]) -> tuple[Catalog, dict]:
     """Catalog and results, read once per version of the files (``stamp``: their mtimes)."""
     catalog = load_catalog()
-    return catalog, load_results(catalog)
+    return catalog, load_results(catalog, RESULTS)
 
 
 def load() -> tuple[Catalog, dict]:

@@ -12,10 +12,11 @@ import pytest
 from claims import (
     catalog,
     grid,
-    matrix,
     proofs,  # NumPy only at import; Keras is loaded by Lab
+    provenance,
     ranges,
 )
+from conftest import warnings_of
 
 ROOT = Path(__file__).resolve().parent.parent
 CLAIMS = ROOT / "claims"
@@ -194,7 +195,7 @@ def test_malformed_catalog_names_the_claim(small, edit, message) -> None:
 
 def test_committed_results_cover_the_grid_and_agree() -> None:
     cat = catalog.load_catalog()
-    data = catalog.load_results(cat)  # raises if stale, incomplete or disagreeing
+    data = provenance.load_results(cat)  # raises if stale, incomplete or disagreeing
     assert len(data["envs"]) == len(cat.envs) >= 45
     for env_id, run in data["envs"].items():
         assert catalog.check_run(cat, run, env_id) == []
@@ -212,7 +213,12 @@ def _copy_claims(tmp_path: Path) -> Path:
     ("edit", "message"),
     [
         (lambda d: d["envs"]["tf.keras-2.15"]["results"].pop("tfp-kl-weight"), "missing"),
-        (lambda d: d["envs"]["tf.keras-2.15"]["results"].__setitem__("new-claim", {}), "unknown"),
+        (
+            lambda d: d["envs"]["tf.keras-2.15"]["results"].__setitem__(
+                "new-claim", {"outcome": "holds", "numbers": {}}
+            ),
+            "unknown",
+        ),
         (
             lambda d: d["envs"]["keras-3.13-jax"]["results"][
                 "activity-regularizer-batch-mean"
@@ -235,7 +241,7 @@ def test_results_not_matching_the_claims_are_refused(tmp_path: Path, edit, messa
     edit(data)
     (folder / "results.json").write_text(json.dumps(data))
     with pytest.raises(catalog.CatalogError, match=re.escape(message)) as info:
-        catalog.load_results(catalog.load_catalog(), folder / "results.json", folder)
+        provenance.load_results(catalog.load_catalog(), folder / "results.json", folder)
     assert "nox -s matrix" in str(info.value)
 
 
@@ -246,7 +252,7 @@ def test_editing_a_proof_makes_the_results_stale(tmp_path: Path) -> None:
         f.write("\n# a change\n")
     assert catalog.fingerprint(folder) != before
     with pytest.raises(catalog.CatalogError, match="stale"):
-        catalog.load_results(catalog.load_catalog(), folder / "results.json", folder)
+        provenance.load_results(catalog.load_catalog(), folder / "results.json", folder)
 
 
 # --- ranges, boundaries, export -------------------------------------------------------------
@@ -285,7 +291,7 @@ def test_ranges_are_computed_from_the_results(small) -> None:
 
 def test_export_has_the_documented_shape() -> None:
     cat = catalog.load_catalog()
-    data = catalog.load_results(cat)
+    data = provenance.load_results(cat)
     exported = ranges.export(cat, data)
     records = exported["results"]
     assert len({r["env"] for r in records}) >= 45
@@ -299,7 +305,7 @@ def test_export_has_the_documented_shape() -> None:
 
 def test_every_boundary_in_the_results_has_its_diff_on_the_page() -> None:
     cat = catalog.load_catalog()
-    found = ranges.boundaries(cat, catalog.load_results(cat))
+    found = ranges.boundaries(cat, provenance.load_results(cat))
     assert found, "the grid found no boundary: the page would explain nothing"
     page = (ROOT / "docs" / "boundaries.md").read_text()
     pairs = set(re.findall(r":old: (keras-3\.\d+) .*\n:new: (keras-3\.\d+) ", page))
@@ -308,14 +314,6 @@ def test_every_boundary_in_the_results_has_its_diff_on_the_page() -> None:
         old, new = (f"keras-{'.'.join(v.split('.')[:2])}" for v in (b["before"], b["after"]))
         assert (old, new) in pairs, f"no diff {old} -> {new} for {b}"
         assert f"{{claim-holds}}`{b['claim']}`" in page or b["claim"] in page
-
-
-def test_runner_takes_the_index_from_pip_configuration(monkeypatch) -> None:
-    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
-    monkeypatch.setenv("PIP_FIND_LINKS", "/tmp/a /tmp/b")
-    args = matrix.pip_index_args()
-    assert args[:2] == ["--default-index", "http://127.0.0.1:9/simple"]
-    assert args[2:] == ["--find-links", "/tmp/a", "--find-links", "/tmp/b"]
 
 
 def test_prove_fails_naming_the_claim_when_reality_disagrees(monkeypatch, capsys) -> None:
@@ -437,3 +435,39 @@ def test_grid_text_states_only_what_the_grid_spec_holds(tmp_path: Path) -> None:
     for bad in ("keras torch", "keras-4", "cited nothing", "", "keras jax extra"):
         with pytest.raises(ValueError):
             ranges.grid_text(small, bad)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no grid results; run `nox -s matrix`"),
+        ("[]", "top level: [] is not of type 'object'"),
+        ("{", "not valid JSON"),
+    ],
+)
+def test_refused_results_give_the_build_one_located_message(
+    make_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content, message
+) -> None:
+    """Every box, role and the export refuse the same file: one warning says so, no crash."""
+    from claims import sphinxext
+
+    results = tmp_path / "results.json"
+    if content is not None:
+        results.write_text(content)
+    monkeypatch.setattr(sphinxext, "RESULTS", results)
+    monkeypatch.setattr(sphinxext, "INPUTS", (catalog.CATALOG, results, grid.GRID))
+    monkeypatch.setattr(sphinxext, "_reported", set())
+    src = tmp_path / "site"
+    src.mkdir()
+    (src / "conf.py").write_text('extensions = ["claims.sphinxext"]\n')
+    roles = " ".join(["{r}`add-loss-once-unweighted`".replace("{r}", ":claim-holds:")] * 20)
+    (src / "index.rst").write_text(
+        f"Claims\n======\n\n.. claim:: add-loss-once-unweighted\n\n{roles}\n\n.. claims-matrix::\n"
+    )
+    app = make_app("html", srcdir=src)
+    app.build()  # no exception: the build ends, and says why the results were refused
+    warnings = warnings_of(app)
+    assert warnings.count(message) == 1, warnings
+    assert str(results) in warnings
+    assert "Traceback" not in warnings and "sphinx-doc" not in warnings
+    assert not (Path(app.outdir) / "claims.json").exists()

@@ -1,0 +1,522 @@
+"""The grid runner against a small fake grid: provenance, statuses, bases, the re-measure check.
+
+The tests build everything: a stand-in backend (`jax` 0.0.1) and two stand-in Keras releases
+as wheels in a temporary folder, a claims folder (grid, catalog, proofs) of their own, and a
+pip configuration that points uv at those wheels only (`--no-index`, `UV_OFFLINE`): neither
+TensorFlow nor the network is needed. Each test is one attack on the pipeline from a run to
+the published results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import packaging
+import pytest
+
+from claims import builder, catalog, matrix, provenance
+from conftest import make_wheel
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GRID = """
+[grid]
+python = "{python}"
+
+[base.stand-in]
+requires = ["jax==0.0.1", "packaging"]
+{extra_base}
+[line.keras]
+label = "Keras"
+dist = "keras"
+overlay = "keras"
+releases = {releases}
+[line.keras.backends]
+jax = {backends}
+"""
+
+CATALOG = """
+[[claim]]
+id = "reported-loss"
+statement = "The reported loss counts the layer loss once."
+holds = ["keras >=3.99"]
+"""
+
+PROOFS = '''
+"""Stand-in proofs: the fake Keras says which loss it reports."""
+import importlib
+import os
+from dataclasses import dataclass, field
+
+PROOFS = {}
+
+
+@dataclass
+class Evidence:
+    holds: bool
+    numbers: dict = field(default_factory=dict)
+    detail: str = ""
+
+
+def proof(claim_id):
+    def register(func):
+        PROOFS[claim_id] = func
+        return func
+    return register
+
+
+class Lab:
+    def __init__(self, flavor):
+        importlib.import_module("jax")  # the backend must import
+        self.keras = importlib.import_module("keras")
+        self.backend = os.environ["KERAS_BACKEND"]
+
+
+def use_two_cpus():
+    pass
+
+
+def _last_line(exc):
+    return str(exc).splitlines()[-1]
+
+
+@proof("reported-loss")
+def reported_loss(lab):
+    value = lab.keras.reported_loss()
+    return Evidence(value == 9.5, {"reported loss": value, "compiled + term": 9.5})
+'''
+
+
+def keras_wheel(version: str, loss: float) -> tuple[str, bytes]:
+    """A stand-in Keras release that reports ``loss`` (and crashes on request)."""
+    init = (
+        f'import os\n__version__ = "{version}"\n'
+        'if os.environ.get("FAKE_KERAS_CRASH"):\n'
+        '    raise ImportError("cannot import name Trainer from keras.src.trainers")\n'
+        f"def reported_loss():\n    return {loss}\n"
+    )
+    return make_wheel("keras", version, {"keras/__init__.py": init.encode()})
+
+
+def packaging_wheel() -> tuple[str, bytes]:
+    """`packaging` (the runner's one dependency inside a base), rebuilt from this Python's copy."""
+    source = Path(packaging.__file__).parent
+    files = {
+        f"packaging/{p.relative_to(source)}": p.read_bytes()
+        for p in source.rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
+    return make_wheel("packaging", packaging.__version__, files)
+
+
+class Grid:
+    """A fake grid on disk: wheels, a claims folder, a grid folder, and a way to run it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.wheels = tmp / "wheels"
+        self.claims = tmp / "claims"
+        self.grid_dir = tmp / "grid"
+        self.out = tmp / "matrix"
+        for folder in (self.wheels, self.claims):
+            folder.mkdir()
+        for name, data in (
+            make_wheel("jax", "0.0.1", {"jax/__init__.py": b'__version__ = "0.0.1"\n'}),
+            keras_wheel("3.98.0", 7.0),
+            keras_wheel("3.99.0", 9.5),
+            packaging_wheel(),
+        ):
+            (self.wheels / name).write_bytes(data)
+        self.write_grid()
+        (self.claims / "catalog.toml").write_text(CATALOG)
+        (self.claims / "proofs.py").write_text(PROOFS)
+        shutil.copy(ROOT / "claims" / "run.py", self.claims / "run.py")
+        self.env = {
+            **os.environ,
+            # pip's configuration, which the runner hands to uv: these wheels and nothing else.
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_NO_INDEX": "1",
+            "PIP_FIND_LINKS": str(self.wheels),
+            "UV_OFFLINE": "1",
+            "UV_CACHE_DIR": str(tmp / "uv-cache"),
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
+        }
+        for key in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT"):
+            self.env.pop(key, None)
+
+    def write_grid(self, *, python: str = "", extra_base: str = "", backends: str = "") -> None:
+        """(Re)write grid.toml; by default two releases over one stand-in base."""
+        python = python or f"{sys.version_info.major}.{sys.version_info.minor}"
+        (self.claims / "grid.toml").write_text(
+            GRID.format(
+                python=python,
+                extra_base=extra_base,
+                releases='["3.98.0", "3.99.0"]',
+                backends=backends or '{ "" = "stand-in" }',
+            )
+        )
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "claims.matrix", "--claims", str(self.claims), *args]
+
+    def run(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        """``claims.matrix run`` on this grid (output captured)."""
+        return subprocess.run(
+            self.command("run", "--grid-dir", str(self.grid_dir), "--out", str(self.out), *args),
+            capture_output=True,
+            text=True,
+            env={**self.env, **(env or {})},
+            timeout=300,
+        )
+
+    def merge(self, *args: str, out: Path | None = None) -> subprocess.CompletedProcess:
+        """``claims.matrix merge`` of this grid's runs."""
+        return subprocess.run(
+            self.command("merge", "--out", str(out or self.out), *args),
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+        )
+
+    @property
+    def results(self) -> Path:
+        return self.claims / "results.json"
+
+    def load_results(self) -> dict:
+        cat = catalog.load_catalog_in(self.claims)
+        return provenance.load_results(cat, self.results, self.claims)
+
+    def venvs(self) -> list[Path]:
+        return sorted((self.grid_dir / "venvs").glob("stand-in-*[0-9a-f]"))
+
+
+def ok(proc: subprocess.CompletedProcess) -> str:
+    """The output of a command that must have succeeded."""
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
+
+
+def failed(proc: subprocess.CompletedProcess) -> str:
+    """The output of a command that must have failed (not crashed with a traceback)."""
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Grid:
+    """A fake grid that has run once and whose results are merged (the committed state)."""
+    grid = Grid(tmp_path)
+    first = grid.run("--no-check")
+    assert first.returncode == 0, first.stdout + first.stderr
+    ok(grid.merge())
+    return grid
+
+
+# --- provenance in every record ---------------------------------------------------------------
+
+
+def test_a_record_says_what_produced_it_and_where(fake: Grid) -> None:
+    record = json.loads((fake.out / "keras-3.99.json").read_text())
+    assert record["fingerprint"] == catalog.fingerprint(fake.claims)
+    assert record["status"] == "agrees"
+    assert record["versions"]["keras"] == "3.99.0"  # measured inside the environment
+    assert record["versions"]["jax"] == "0.0.1"
+    assert record["python"].startswith(f"{sys.version_info.major}.{sys.version_info.minor}.")
+    (venv,) = fake.venvs()
+    manifest = json.loads((venv / provenance.MANIFEST).read_text())
+    assert record["base"] == {"id": "stand-in", "identity": provenance.identity_digest(manifest)}
+    assert fake.load_results()["envs"]["keras-3.98"]["results"]["reported-loss"]["numbers"] == {
+        "reported loss": 7.0,
+        "compiled + term": 9.5,
+    }
+
+
+# 1. stale runs are certified
+def test_a_stale_record_is_refused_by_merge_and_check(fake: Grid) -> None:
+    before = fake.results.read_bytes()
+    proofs = fake.claims / "proofs.py"
+    proofs.write_text(proofs.read_text().replace('"compiled + term"', '"compiled plus term"'))
+    fake.run("--only", "keras-3.99", "--no-check")
+    out = failed(fake.merge())
+    assert "keras-3.98 was run by other proofs, catalog, grid or runner" in out
+    assert "rerun `nox -s matrix -- --only keras-3.98`" in out
+    assert fake.results.read_bytes() == before  # nothing written
+    assert "keras-3.98 was run by other proofs" in failed(fake.merge("--check"))
+
+
+# 2. a crash reads as DISAGREES, and the old file stays
+def test_a_crash_is_broken_not_disagrees_and_leaves_no_old_record(fake: Grid) -> None:
+    proc = fake.run("--only", "keras-3.99", env={"FAKE_KERAS_CRASH": "1"})
+    out = failed(proc)
+    assert "keras-3.99               BROKEN" in out
+    assert "DISAGREES" not in out
+    assert "ImportError: cannot import name Trainer" in out  # the log's last lines
+    assert "rerun: nox -s matrix -- --only keras-3.99" in out
+    record = json.loads((fake.out / "keras-3.99.json").read_text())
+    assert record["status"] == "broken"
+    assert "broken when it ran" in failed(fake.merge("--check"))
+    assert "broken when it ran" in failed(fake.merge())
+
+
+def test_a_disagreeing_outcome_is_disagrees_naming_the_claim(fake: Grid) -> None:
+    (fake.claims / "catalog.toml").write_text(CATALOG.replace(">=3.99", ">=3.98"))
+    out = failed(fake.run("--only", "keras-3.98", "--no-check"))
+    assert "keras-3.98               DISAGREES" in out
+    assert "claim 'reported-loss' in keras-3.98" in out
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "garbage in the backend",
+        "no interpreter",
+        "a file missing from the overlay",
+    ],
+)
+def test_a_damaged_base_or_overlay_is_rebuilt_saying_so(fake: Grid, damage: str) -> None:
+    (venv,) = fake.venvs()
+    if damage == "garbage in the backend":
+        (next(venv.glob("lib/python*/site-packages")) / "jax" / "__init__.py").write_text("}{")
+    elif damage == "no interpreter":
+        (venv / "bin" / "python").unlink()
+    else:
+        (overlay,) = (fake.grid_dir / "overlays").glob("keras-3.99.0-*[0-9a-f]")
+        (overlay / "keras" / "__init__.py").unlink()
+    out = ok(fake.run("--only", "keras-3.99"))
+    assert "is broken (" in out and "rebuilding it" in out
+    assert "keras-3.99               agrees" in out
+
+
+# 3. two runs at once corrupt a base for good
+def test_two_runs_at_once_build_one_base_between_them(tmp_path: Path) -> None:
+    grid = Grid(tmp_path)
+    args = grid.command(
+        "run", "--grid-dir", str(grid.grid_dir), "--no-check", "--only", "keras-3.99"
+    )
+    procs = []
+    for n in (1, 2):
+        procs.append(
+            subprocess.Popen(
+                [*args, "--out", str(tmp_path / f"out{n}")],
+                env=grid.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+        time.sleep(0.2)
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    for proc, output in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, output
+        assert "keras-3.99               agrees" in output
+    (venv,) = grid.venvs()
+    assert (venv / "bin" / "python").exists()
+    assert not list(grid.grid_dir.glob("*/*.tmp"))
+    # The base verifies for a third run, which builds nothing.
+    assert "rebuilding" not in ok(grid.run("--only", "keras-3.99", "--no-check"))
+
+
+# 4. a record under the wrong environment is published
+def test_a_misfiled_record_is_refused(fake: Grid) -> None:
+    shutil.copy(fake.out / "keras-3.99.json", fake.out / "keras-3.98.json")
+    assert "the record is of keras-3.99, filed as keras-3.98" in failed(fake.merge())
+
+
+def test_a_record_whose_measured_versions_are_not_its_environments_is_refused(fake: Grid) -> None:
+    record = json.loads((fake.out / "keras-3.99.json").read_text())
+    record["env"] = "keras-3.98"
+    (fake.out / "keras-3.98.json").write_text(json.dumps(record))
+    out = failed(fake.merge())
+    assert "keras-3.98 needs keras==3.98.0, the record measured 3.99.0" in out
+
+
+def test_a_results_file_edited_to_misfile_is_refused(fake: Grid) -> None:
+    data = json.loads(fake.results.read_text())
+    data["envs"]["keras-3.98"] = data["envs"]["keras-3.99"]
+    fake.results.write_text(json.dumps(data))
+    with pytest.raises(
+        catalog.CatalogError, match=re.escape("the record is of keras-3.99, filed as keras-3.98")
+    ):
+        fake.load_results()
+
+
+# 5. a hand-edited number is accepted
+def test_a_hand_edited_number_is_caught_by_the_run_and_by_check(fake: Grid) -> None:
+    data = json.loads(fake.results.read_text())
+    data["envs"]["keras-3.99"]["results"]["reported-loss"]["numbers"]["reported loss"] = 7.25
+    fake.results.write_text(json.dumps(data))
+    message = "keras-3.99 reported-loss: 'reported loss' committed 7.25, measured 9.5"
+    assert message in failed(fake.run("--only", "keras-3.99"))  # the test command's own check
+    assert message in failed(fake.merge("--check"))
+    # Within the stated tolerance, a re-measured number is the same number.
+    data["envs"]["keras-3.99"]["results"]["reported-loss"]["numbers"]["reported loss"] = 9.5000001
+    fake.results.write_text(json.dumps(data))
+    assert "matches the runs: 2 environments" in ok(fake.merge("--check"))
+
+
+def test_check_compares_a_partial_run(fake: Grid) -> None:
+    shutil.rmtree(fake.out)
+    out = ok(fake.run("--only", "keras-3.98"))
+    assert "matches the runs: 1 environments" in out and "1 not run" in out
+
+
+# 6. a base's identity omits the interpreter and the index
+def test_a_python_change_is_a_new_base_never_the_old_one(fake: Grid) -> None:
+    (old,) = fake.venvs()
+    old_identity = provenance.identity_digest(json.loads((old / provenance.MANIFEST).read_text()))
+    fake.write_grid(python="3.12")
+    proc = fake.run("--only", "keras-3.99", "--no-check")
+    assert "Traceback" not in proc.stdout + proc.stderr
+    record = json.loads((fake.out / "keras-3.99.json").read_text())
+    if record["status"] == "broken":  # no Python 3.12 on this machine: said plainly
+        assert "3.12" in record["why"]
+    else:  # a base of its own, and the record says which Python ran
+        assert record["python"].startswith("3.12.")
+        assert record["base"]["identity"] != old_identity
+
+
+def test_uv_gets_exactly_pips_sources(tmp_path: Path) -> None:
+    listed = "\n".join(
+        [
+            "global.index-url='http://127.0.0.1:9/simple'",
+            "global.extra-index-url='file:///a/simple file:///b/simple'",
+            "global.find-links='/opt/one'",
+            "install.find-links='/opt/two'",
+            "global.constraint='/etc/c.txt'",
+            "global.cert='/etc/ssl/x.pem'",
+        ]
+    )
+    settings = builder.parse_pip_config(listed, {"PIP_FIND_LINKS": "/opt/env"})
+    assert builder.uv_source_args(settings) == [
+        "--index-url",
+        "http://127.0.0.1:9/simple",
+        "--extra-index-url",
+        "file:///a/simple",
+        "--extra-index-url",
+        "file:///b/simple",
+        "--find-links",
+        "/opt/env",
+        "--constraint",
+        "/etc/c.txt",
+        "--index-strategy",
+        "unsafe-best-match",
+    ]
+    # A base's identity covers the sources and the constraints' contents.
+    constraints = tmp_path / "c.txt"
+    constraints.write_text("torch<=2.14.1\n")
+    args = ["--constraint", str(constraints)]
+    first = builder.sources_digest(args)
+    constraints.write_text("torch<=2.13\n")
+    assert builder.sources_digest(args) != first
+
+
+def test_the_runner_asks_pip_itself(monkeypatch, tmp_path: Path) -> None:
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\nextra-index-url = file:///x/simple\nconstraint = /c.txt\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    monkeypatch.setenv("PIP_FIND_LINKS", "/w")
+    settings = builder.pip_settings()
+    assert settings["extra-index-url"] == "file:///x/simple"
+    assert settings["find-links"] == "/w"
+    assert settings["constraint"] == "/c.txt"
+
+
+# 7. one failed install aborts the rest
+def test_a_failed_install_is_broken_and_the_rest_still_run(fake: Grid) -> None:
+    fake.write_grid(
+        extra_base='[base.missing]\nrequires = ["jax==0.0.2", "packaging"]\n',
+        backends='{ "<3.99" = "missing", "" = "stand-in" }',
+    )
+    out = failed(fake.run("--no-check"))
+    assert "keras-3.98               BROKEN" in out
+    assert "uv failed" in out and "jax==0.0.2" in out
+    assert "keras-3.99               agrees" in out
+    timings = json.loads((fake.out / "timings.json").read_text())
+    assert timings["statuses"] == {"agrees": 1, "disagrees": 0, "broken": 1}
+    assert not list(fake.grid_dir.glob("*/*.tmp"))  # the half-built base is gone
+
+
+def test_a_killed_runs_leftovers_are_removed(fake: Grid) -> None:
+    leftover = fake.grid_dir / "overlays" / "keras-3.97.0-0123456789ab.tmp"
+    (leftover / "keras").mkdir(parents=True)
+    out = ok(fake.run("--only", "keras-3.99"))
+    assert "a build a killed run left unfinished" in out
+    assert not leftover.exists()
+
+
+# 8. bad shapes crash the build
+def _edited(data: dict, *path: str) -> dict:
+    """``data`` with the field at ``path`` removed."""
+    here = data
+    for key in path[:-1]:
+        here = here[key]
+    del here[path[-1]]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: [], "top level: [] is not of type 'object'"),
+        (lambda d: _edited(d, "envs", "keras-3.99", "versions"), "'versions' is a required"),
+        (
+            lambda d: _edited(d, "envs", "keras-3.99", "results", "reported-loss", "numbers"),
+            "envs.keras-3.99.results.reported-loss: 'numbers' is a required property",
+        ),
+        (lambda d: {**d, "envs": []}, "envs: [] is not of type 'object'"),
+    ],
+)
+def test_results_of_the_wrong_shape_get_one_located_message(fake: Grid, edit, message) -> None:
+    fake.results.write_text(json.dumps(edit(json.loads(fake.results.read_text()))))
+    with pytest.raises(catalog.CatalogError) as info:
+        fake.load_results()
+    assert message in str(info.value)
+    assert str(info.value).startswith(str(fake.results))
+
+
+def test_a_missing_or_truncated_file_names_itself(fake: Grid) -> None:
+    record = fake.out / "keras-3.99.json"
+    record.write_text(record.read_text()[:40])
+    assert "keras-3.99.json: unreadable" in failed(fake.merge())
+    fake.results.unlink()
+    with pytest.raises(catalog.CatalogError, match="no grid results; run `nox -s matrix`"):
+        fake.load_results()
+
+
+# 9. smaller
+def test_selection_flags_combine_and_refuse_nonsense(fake: Grid) -> None:
+    cat = catalog.load_catalog_in(fake.claims)
+    args = argparse.Namespace(only=["keras-3.98"], newest=True, shard=None)
+    assert [e.id for e in matrix.select(cat, args)] == ["keras-3.98"]  # --newest within --only
+    args = argparse.Namespace(only=None, newest=False, shard="2/2")
+    with pytest.raises(matrix.GridError, match="shard 2/2 is empty: the selection has 1 bases"):
+        matrix.select(cat, args)
+    assert "expected a whole number of at least 1, got '0'" in failed(fake.run("--jobs", "0"))
+
+
+def test_an_error_in_the_grid_names_the_grid(fake: Grid) -> None:
+    (fake.claims / "grid.toml").write_text("[base.x]\nrequires = []\n")
+    out = failed(fake.run())
+    assert f"{fake.claims / 'grid.toml'}: [base.x]: 'requires' is empty" in out
+    assert "catalog.toml" not in out
+
+
+def test_merge_leaves_no_temporary_file_beside_the_results(fake: Grid) -> None:
+    ok(fake.merge())
+    assert sorted(p.name for p in fake.claims.iterdir()) == [
+        "catalog.toml",
+        "grid.toml",
+        "proofs.py",
+        "results.json",
+        "run.py",
+    ]
