@@ -462,7 +462,8 @@ def test_refused_results_give_the_build_one_located_message(
     (src / "conf.py").write_text('extensions = ["claims.sphinxext"]\n')
     roles = " ".join(["{r}`add-loss-once-unweighted`".replace("{r}", ":claim-holds:")] * 20)
     (src / "index.rst").write_text(
-        f"Claims\n======\n\n.. claim:: add-loss-once-unweighted\n\n{roles}\n\n.. claims-matrix::\n"
+        f"Claims\n======\n\n.. claim:: add-loss-once-unweighted\n\n{roles}\n\n"
+        "See :ref:`claim-add-loss-once-unweighted`.\n\n.. claims-matrix::\n"
     )
     app = make_app("html", srcdir=src)
     app.build()  # no exception: the build ends, and says why the results were refused
@@ -470,4 +471,5 @@ def test_refused_results_give_the_build_one_located_message(
     assert warnings.count(message) == 1, warnings
     assert str(results) in warnings
     assert "Traceback" not in warnings and "sphinx-doc" not in warnings
+    assert len(warnings.strip().splitlines()) == 1, warnings  # no undefined label either
     assert not (Path(app.outdir) / "claims.json").exists()
