@@ -76,7 +76,13 @@ def _warn(location: Any, message: str) -> None:
     if message in _reported:
         return
     _reported.add(message)
-    logger.warning(message, location=location, type="claims", subtype="catalog")
+    logger.error(message, location=location, type="claims", subtype="catalog")
+
+
+def fail_closed(app: Any, exception: Exception | None) -> None:
+    """A build whose grid data was refused ends with a non-zero exit status, -W or not."""
+    if exception is None and _reported:
+        app.statuscode = 1
 
 
 def _claim_ref(claim_id: str) -> addnodes.pending_xref:
@@ -333,6 +339,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_role("claim-holds", ClaimRangeRole(HOLDS))
     app.add_role("claim-fails", ClaimRangeRole(FAILS))
     app.connect("build-finished", write_export)
+    app.connect("build-finished", fail_closed, priority=900)
     # Bump env_version whenever the nodes this extension builds change: pages are re-read.
     return {
         "version": "2",

@@ -35,6 +35,7 @@ extensions = [
 
 # --- pincite: citations of pinned upstream releases --------------------------------------
 pincite_pins = str(ROOT / "snippets" / "pins.toml")
+pincite_lock_command = "nox -s lock"  # what messages tell a maintainer of this site to run
 # autodoc2 reads upstream objects statically from these verified copies (never imported).
 pincite_materialize_dir = str(ROOT / "build" / "pinned-src")
 

@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from sphinx.errors import ConfigError
 
 from conftest import PINS_TOML, TRAINING_PY, FakeIndex, Project, make_wheel, warnings_of
 from pincite.atomic import check_inside
@@ -80,7 +79,7 @@ def test_page_that_failed_is_reread_after_the_lock_is_fixed(
     )
     dump_lock(build_lock(load_pins(pins), http, index.url, log=lambda *a: None), lock)
     app = sphinx_build(make_app, src, overrides)
-    assert "WARNING" not in warnings_of(app), warnings_of(app)
+    assert "WARNING" not in warnings_of(app) and "ERROR" not in warnings_of(app), warnings_of(app)
     assert (
         'x</span> <span class="o">=</span> <span class="mi">1'
         in (app.outdir / "index.html").read_text()
@@ -198,7 +197,7 @@ def test_cached_bytes_are_never_served_as_another_file(
 def _assert_located_cache_warning(app, cache_root: Path) -> None:
     text = warnings_of(app)
     assert re.search(
-        r"index\.rst:4: WARNING: toy-1: toy_keras/src/engine/training\.py: cannot", text
+        r"index\.rst:4: ERROR: toy-1: toy_keras/src/engine/training\.py: cannot", text
     ), text
     assert str(cache_root) in text and "[pincite.cache]" in text
     assert "Traceback" not in text
@@ -301,8 +300,12 @@ def test_malformed_lock_is_a_configuration_error_in_a_build(
 ) -> None:
     restamp(project.lock, lambda d: d["releases"]["toy-1"]["files"][PATH].update(sha256="z" * 64))
     src = page(tmp_path, f".. pincite-source:: toy-1 {PATH}\n")
-    with pytest.raises(ConfigError, match=r"pins\.lock\.json: releases\.toy-1\.files\..*'sha256'"):
-        sphinx_build(make_app, src, overrides)
+    app = sphinx_build(make_app, src, overrides)  # no ConfigError: one message, then exit 1
+    text = warnings_of(app)
+    assert re.search(r"ERROR: .*pins\.lock\.json: releases\.toy-1\.files\..*'sha256'", text)
+    assert "run `pincite lock --pins" in text
+    assert text.count("ERROR") == 1, text
+    assert app.statuscode == 1
 
 
 def test_stale_lock_says_which_field_differs(project: Project) -> None:
@@ -402,7 +405,7 @@ def test_timeout_given_on_the_command_line_is_used(make_app, overrides, tmp_path
 
     src = page(tmp_path, f".. pincite-source:: toy-1 {PATH}\n   :pyobject: Model.losses\n")
     app = sphinx_build(make_app, src, overrides, pincite_timeout="2")  # as -D passes it
-    assert "WARNING" not in warnings_of(app), warnings_of(app)
+    assert "WARNING" not in warnings_of(app) and "ERROR" not in warnings_of(app), warnings_of(app)
     store, _ = get_store(app.config)
     assert store.http.timeout == 2.0
     app = sphinx_build(make_app, page(tmp_path / "b", ""), overrides, pincite_timeout="soon")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from sphinx.errors import ConfigError
 
 from conftest import FakeIndex, Project, warnings_of
 
+PATH = "toy_keras/src/engine/training.py"
 EXPECTED = Path(__file__).parent / "roots" / "test-basic" / "expected-doctree.txt"
 
 
@@ -106,9 +109,10 @@ def test_bad_citations_warn_with_page_line_and_subtype(make_app, overrides, tmp_
     ]
     for line, message, subtype in expected:
         assert re.search(
-            rf"index\.rst:{line}: WARNING: .*{message}.*\[pincite\.{subtype}\]", warnings
+            rf"index\.rst:{line}: ERROR: .*{message}.*\[pincite\.{subtype}\]", warnings
         ), (line, warnings)
-    assert warnings.count("WARNING") == len(expected)
+    assert warnings.count("ERROR") == len(expected)
+    assert app.statuscode == 1  # fails closed, -W or not
 
 
 def test_bad_citations_are_fatal_under_W(make_app, overrides, tmp_path: Path) -> None:
@@ -122,15 +126,18 @@ def test_stale_lock_stops_the_build_naming_the_lock(
     make_app, overrides, tmp_path: Path, project: Project
 ) -> None:
     project.pins.write_text(project.pins.read_text().replace('id = "toy-2"', 'id = "toy-3"'))
-    with pytest.raises(ConfigError, match=r"pins\.lock\.json: stale lock .*'toy-3' is not locked"):
-        build(make_app, overrides, "basic", tmp_path)
+    app = build(make_app, overrides, "basic", tmp_path)
+    warnings = warnings_of(app)
+    assert re.search(r"ERROR: .*pins\.lock\.json: stale lock .*'toy-3' is not locked", warnings)
+    assert warnings.count("ERROR") == 1, warnings  # once, not once per citation
+    assert app.statuscode == 1
 
 
 def test_offline_cold_cache_names_the_missing_file(make_app, overrides, tmp_path: Path) -> None:
     app = build(make_app, overrides, "basic", tmp_path, pincite_offline=True)
     warnings = warnings_of(app)
     assert re.search(
-        r"index\.rst:4: WARNING: toy-1: toy_keras/src/engine/training\.py .* is not in the cache "
+        r"index\.rst:4: ERROR: toy-1: toy_keras/src/engine/training\.py .* is not in the cache "
         r".* offline.*\[pincite\.offline\]",
         warnings,
     ), warnings
@@ -199,3 +206,83 @@ def test_incremental_builds_follow_edits_and_removed_pages(
     last.build()
     assert {doc for doc, _ in cited()} == {"index"}
     assert "nested" not in last.env.pincite_citations
+
+
+# --- fail closed, in plain words: sphinx-build itself, in a subprocess -----------------------
+
+
+def _sphinx_build(srcdir: Path, overrides: dict, *args: str) -> subprocess.CompletedProcess:
+    """Run ``sphinx-build`` as a user would (no -W); its output and status."""
+    defines = [f"-D{k}={v}" for k, v in overrides.items()]
+    return subprocess.run(
+        [sys.executable, "-m", "sphinx", "-b", "html", "-q", *defines, *args, str(srcdir),
+         str(srcdir / "_build")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+def _edit_json(path: Path, edit) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("pins version", "field 'version' is 1.1, the wheel is version 1.0"),
+        ("lock offset", "edited by hand or is damaged; run `pincite lock --pins"),
+        ("unwritable materialise folder", "while materialising into"),
+        ("misspelt symbol", "symbol 'Model.compute_los' not found"),
+        ("cold offline cache", "offline build, but 2 cited file(s) are not in the cache"),
+    ],
+)
+def test_every_error_is_one_plain_message_and_a_failed_build(
+    tmp_path: Path, project: Project, overrides: dict, damage: str, message: str
+) -> None:
+    import shutil
+
+    srcdir = tmp_path / "basic"
+    shutil.copytree(Path(__file__).parent / "roots" / "test-basic", srcdir)
+    extra: dict[str, object] = {}
+    if damage == "pins version":
+        project.pins.write_text(
+            project.pins.read_text().replace('version = "1.0"', 'version = "1.1"')
+        )
+    elif damage == "lock offset":
+        _edit_json(
+            project.lock,
+            lambda d: d["releases"]["toy-1"]["files"][PATH].update(data_offset=1),
+        )
+    elif damage == "unwritable materialise folder":
+        blocker = tmp_path / "blocker"
+        blocker.write_text("not a folder")
+        extra["pincite_materialize_dir"] = str(blocker / "sources")
+    elif damage == "misspelt symbol":
+        index = srcdir / "index.rst"
+        index.write_text(index.read_text().replace("Model.compute_loss", "Model.compute_los", 1))
+    else:
+        extra["pincite_offline"] = "1"
+    proc = _sphinx_build(srcdir, {**overrides, **extra})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert message in output, output
+    for banner in ("Traceback", "sphinx-doc", "Exception occurred", "Configuration error"):
+        assert banner not in output, output
+    # One message for the fault (an offline cache also names each citation it stops).
+    errors = [line for line in output.splitlines() if "ERROR" in line]
+    assert len(errors) == (1 + 3 if damage == "cold offline cache" else 1), output
+
+
+def test_drafts_build_with_failed_citations_as_warnings(tmp_path: Path, overrides: dict) -> None:
+    import shutil
+
+    srcdir = tmp_path / "errors"
+    shutil.copytree(Path(__file__).parent / "roots" / "test-errors", srcdir)
+    proc = _sphinx_build(srcdir, {**overrides, "pincite_on_error": "warning"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "WARNING: unknown release 'toy-9'" in proc.stderr
+    failing = _sphinx_build(srcdir, overrides, "-E")
+    assert failing.returncode == 1 and "ERROR: unknown release 'toy-9'" in failing.stderr

@@ -116,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         status: int = args.func(args)
         return status
     except PinciteError as exc:
-        print(f"pincite {args.command}: error: {exc}", file=sys.stderr)
+        commands = {
+            "lock": f"pincite lock --pins {args.pins}",
+            "fetch": f"pincite fetch --pins {args.pins}",
+        }
+        print(f"pincite {args.command}: error: {exc.advice(commands)}", file=sys.stderr)
         return 1
 
 

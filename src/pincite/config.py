@@ -72,6 +72,23 @@ class PinciteConfig:
         },
     )
 
+    on_error: str = field(
+        default="error",
+        metadata={
+            "help": "What a citation that cannot be produced does: 'error' fails the build "
+            "(with or without -W); 'warning' builds drafts with the citation left out.",
+            "rebuild": "",
+        },
+    )
+    lock_command: str = field(
+        default="",
+        metadata={
+            "help": "The command messages give for regenerating the lock; default "
+            "'pincite lock --pins <pins>' (e.g. 'nox -s lock' where a project wraps it).",
+            "rebuild": "",
+        },
+    )
+
     @classmethod
     def from_sphinx(cls, config: Config) -> PinciteConfig:
         """Collect the ``pincite_*`` values (checked and resolved at ``config-inited``)."""
@@ -83,7 +100,9 @@ class PinciteConfig:
 #: Settings with a closed set of values.
 #: What ``pincite-diff`` can show (its ``:mode:`` and ``pincite_diff_mode``).
 DIFF_MODES = ("exact", "readable")
-_CHOICES = {"diff_mode": DIFF_MODES}
+#: What a failed citation does (``pincite_on_error``).
+ON_ERROR = ("error", "warning")
+_CHOICES = {"diff_mode": DIFF_MODES, "on_error": ON_ERROR}
 
 
 def _checked(name: str, kind: type, value: object, default: object) -> tuple[object, str]:

@@ -8,6 +8,13 @@ class PinciteError(Exception):
 
     #: Sphinx warning subtype (``pincite.<subtype>``) used when a directive reports this error.
     subtype = "error"
+    #: What mends it, with ``{lock}`` and ``{fetch}`` standing for the project's own commands.
+    remedy = ""
+
+    def advice(self, commands: dict[str, str]) -> str:
+        """The message and what to run, e.g. ``…; run `pincite lock --pins pins.toml```."""
+        remedy = self.remedy.format(**commands) if self.remedy else ""
+        return f"{self}; {remedy}" if remedy else str(self)
 
 
 class PinsError(PinciteError):
@@ -20,6 +27,7 @@ class LockError(PinciteError):
     """The generated lock is malformed, stale, or lacks a cited file."""
 
     subtype = "lock"
+    remedy = "run `{lock}` to regenerate it"
 
 
 class FetchError(PinciteError):
@@ -32,6 +40,7 @@ class OfflineError(FetchError):
     """A file is missing from the cache and the build may not use the network."""
 
     subtype = "offline"
+    remedy = "fill the cache once online with `{fetch}`"
 
 
 class CacheError(PinciteError):

@@ -70,7 +70,7 @@ def _count(where: str, obj: object, key: str) -> int:
 
 
 def content_digest(releases: dict[str, Any]) -> str:
-    """sha256 of the lock's ``releases`` in canonical JSON: what `nox -s lock` wrote."""
+    """sha256 of the lock's ``releases`` in canonical JSON: what `pincite lock` wrote."""
     canonical = json.dumps(releases, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -81,18 +81,18 @@ def load_lock(path: str | Path) -> dict[str, LockedRelease]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise LockError(f"{path}: lock not found; run `nox -s lock`") from None
+        raise LockError(f"{path}: lock not found") from None
     except (OSError, ValueError) as exc:
         raise LockError(f"{path}: not readable JSON: {exc}") from None
     if not isinstance(data, dict) or data.get("lock-version") != LOCK_VERSION:
         raise LockError(f"{path}: field 'lock-version' must be {LOCK_VERSION}")
     releases = _field(str(path), data, "releases", dict)
-    # The lock is generated: a digest of its content, written by `nox -s lock`, proves that no
+    # The lock is generated: a digest of its content, written by `pincite lock`, proves that no
     # hash, offset or path in it was edited by hand (which would serve one file as another).
     if data.get("content-sha256") != content_digest(releases):
         raise LockError(
             f"{path}: field 'content-sha256' does not match the lock's content: the lock was "
-            "edited by hand or is damaged; run `nox -s lock` to regenerate it"
+            "edited by hand or is damaged"
         )
     out: dict[str, LockedRelease] = {}
     for rid, rel in releases.items():
@@ -132,7 +132,7 @@ def dump_lock(releases: dict[str, LockedRelease], path: str | Path) -> None:
     body = {rid: asdict(rel) for rid, rel in sorted(releases.items())}
     data = {
         "lock-version": LOCK_VERSION,
-        "generated-by": "nox -s lock (pincite lock); do not edit by hand",
+        "generated-by": "pincite lock; do not edit by hand",
         "content-sha256": content_digest(body),
         "releases": body,
     }
@@ -157,4 +157,4 @@ def check_fresh(pins: dict[str, Release], lock: dict[str, LockedRelease], lock_p
         if missing:
             problems.append(f"release {rid!r}: files not locked: {', '.join(missing)}")
     if problems:
-        raise LockError(f"{lock_path}: stale lock ({'; '.join(problems)}); run `nox -s lock`")
+        raise LockError(f"{lock_path}: stale lock ({'; '.join(problems)})")

@@ -142,7 +142,7 @@ def build_lock(
 ) -> dict[str, LockedRelease]:
     """Lock every pinned wheel: verified against the index, or reused when already verified.
 
-    A release whose wheel file is already in ``previous`` (a lock `nox -s lock` wrote, so its
+    A release whose wheel file is already in ``previous`` (a lock `pincite lock` wrote, so its
     hash came from the index) is read from ``wheels`` if kept there: no request at all.
     """
     out = {}

@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.environment.collectors import EnvironmentCollector
-from sphinx.errors import ConfigError
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 from pincite import __version__
 from pincite.cache import Cache, default_cache_dir
 from pincite.config import DIFF_MODES, PinciteConfig, register
-from pincite.errors import PinciteError
+from pincite.errors import OfflineError, PinciteError, PinsError
 from pincite.lock import check_fresh, default_lock_path, load_lock
 from pincite.manifest import MANIFEST_NAME, CitationRecord, dump_manifest
 from pincite.pins import load_pins
@@ -37,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 WARNING_TYPE = "pincite"
 #: Bump when what the environment stores changes shape: Sphinx then rereads every page.
-ENV_VERSION = 2
+ENV_VERSION = 3
 
 
 def _lines(value: str | None) -> list[str]:
@@ -45,11 +44,43 @@ def _lines(value: str | None) -> list[str]:
     return [line.strip() for line in (value or "").splitlines() if line.strip()]
 
 
+def _shown(path: str) -> str:
+    """A path as the user would type it: relative to the working folder when inside it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def commands(config: Config) -> dict[str, str]:
+    """The commands messages give: regenerate the lock, fill the cache."""
+    pins = _shown(config.pincite_pins or "pins.toml")
+    return {
+        "lock": config.pincite_lock_command or f"pincite lock --pins {pins}",
+        "fetch": f"pincite fetch --pins {pins}",
+    }
+
+
+def report(env: BuildEnvironment, message: str, subtype: str, location: Any = None) -> None:
+    """A citation that cannot be produced: an error that fails the build (drafts: a warning)."""
+    if message in _STARTUP_FAILURES:
+        return  # said once, when the build started; every citation fails with it
+    if env.config.pincite_on_error == "warning":
+        logger.warning("%s", message, location=location, type=WARNING_TYPE, subtype=subtype)
+        return
+    logger.error("%s", message, location=location, type=WARNING_TYPE, subtype=subtype)
+    docname = env.docname if location is not None else ""
+    _failures(env).setdefault(docname, []).append(message)
+
+
 def _warn(directive: SphinxDirective, exc: PinciteError) -> list[nodes.Node]:
-    logger.warning(
-        "%s", exc, location=directive.get_location(), type=WARNING_TYPE, subtype=exc.subtype
-    )
+    message = exc.advice(commands(directive.config))
+    report(directive.env, message, exc.subtype, directive.get_location())
     return []
+
+
+#: Messages of errors found when the build started (pins, lock, cache): reported once.
+_STARTUP_FAILURES: set[str] = set()
 
 
 #: Stores by configuration key: one per build process, never pickled into the environment.
@@ -70,15 +101,12 @@ def get_store(config: Config) -> tuple[SourceStore, list[str]]:
     """The source store for this configuration and the files every citing page depends on."""
     cfg = PinciteConfig.from_sphinx(config)
     if not cfg.pins:
-        raise ConfigError("pincite: set `pincite_pins` in conf.py to use the pincite directives")
+        raise PinsError("set `pincite_pins` in conf.py to use the pincite directives")
     key = _store_key(cfg)
     if key not in _STORES:
-        try:
-            pins = load_pins(cfg.pins)
-            lock = load_lock(cfg.lock)
-            check_fresh(pins, lock, Path(cfg.lock))
-        except PinciteError as exc:
-            raise ConfigError(f"pincite: {exc}") from None
+        pins = load_pins(cfg.pins)
+        lock = load_lock(cfg.lock)
+        check_fresh(pins, lock, Path(cfg.lock))
         cache = Cache(cfg.cache_dir or default_cache_dir())
         store = SourceStore(
             pins,
@@ -132,7 +160,11 @@ class CitingDirective(SphinxDirective):
     def slice_of(
         self, release_id: str, path: str, role: str = "source", **options: Any
     ) -> tuple[Release, Slice, str]:
-        store, deps = get_store(self.config)
+        try:
+            store, deps = get_store(self.config)
+        except PinciteError:
+            self.env.note_reread()  # read again once the pins or the lock are mended
+            raise
         # Dependencies first, so that a page whose citation fails is read again once the pins,
         # the lock or the cached file change (a failed read would otherwise be kept forever).
         for dep in deps:
@@ -235,9 +267,8 @@ class ReleasesDirective(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         try:
             store, deps = get_store(self.config)
-        except ConfigError as exc:
-            logger.warning("%s", exc, location=self.get_location(), type=WARNING_TYPE)
-            return []
+        except PinciteError as exc:
+            return _warn(self, exc)
         for dep in deps:
             self.env.note_dependency(dep)
         out: list[nodes.Node] = []
@@ -315,17 +346,13 @@ class PinnedDiffDirective(CitingDirective):
         elif ignore and mode != "readable":
             problem = ":ignore: needs :mode: readable (the exact diff shows every line)"
         if problem:
-            logger.warning(
-                "%s", problem, location=self.get_location(), type=WARNING_TYPE, subtype="option"
-            )
+            report(self.env, problem, "option", self.get_location())
             return []
         try:
             old_id, old_path = _release_and_path(self.options.get("old", ""), ":old:")
             new_id, new_path = _release_and_path(self.options.get("new", ""), ":new:")
         except ValueError as exc:
-            logger.warning(
-                "%s", exc, location=self.get_location(), type=WARNING_TYPE, subtype="option"
-            )
+            report(self.env, str(exc), "option", self.get_location())
             return []
         common = self.options.get("pyobject")
         old_obj = self.options.get("old-pyobject", common)
@@ -395,30 +422,56 @@ def _resolve_paths(app: Sphinx, config: Config) -> None:
 def _init_store(app: Sphinx) -> None:
     """Check pins and lock before reading starts; materialise sources for autodoc2 if asked."""
     _citations(app.env)
+    _failures(app.env).pop("", None)  # what the last build's start found is found again
+    _STARTUP_FAILURES.clear()
     if not app.config.pincite_pins:
         return
-    store, _ = get_store(app.config)
-    if store.offline:
-        # Name every file a cold offline build lacks at once, not the first one only.
-        missing = store.missing_offline()
-        if missing:
-            logger.warning(
-                "offline build, but %d cited file(s) are not in the cache at %s: %s; "
-                "build once online to fetch them",
-                len(missing),
-                store.cache.root,
-                "; ".join(missing),
-                type=WARNING_TYPE,
-                subtype="offline",
-            )
-    root = app.config.pincite_materialize_dir
-    if root:
-        try:
-            for rid in sorted(store.pins):  # only pinned releases, never stray lock entries
-                for fpath in sorted(store.lock[rid].files):
-                    store.materialize(rid, fpath, Path(root))
-        except PinciteError as exc:
-            raise ConfigError(f"pincite: while materialising into {root}: {exc}") from None
+    try:
+        store, _ = get_store(app.config)
+        _check_offline(store)
+        root = app.config.pincite_materialize_dir
+        if root:
+            try:
+                for rid in sorted(store.pins):  # only pinned releases, never stray lock entries
+                    for fpath in sorted(store.lock[rid].files):
+                        store.materialize(rid, fpath, Path(root))
+            except PinciteError as exc:
+                raise type(exc)(f"while materialising into {root}: {exc}") from None
+    except PinciteError as exc:
+        # One message, located in the file it names, and the build fails at its end: not
+        # Sphinx's crash report, and not one message per citation.
+        message = exc.advice(commands(app.config))
+        report(app.env, message, exc.subtype)
+        _STARTUP_FAILURES.add(message)
+
+
+def _check_offline(store: SourceStore) -> None:
+    """Name every file a cold offline build lacks at once, not the first one only."""
+    if store.offline and (missing := store.missing_offline()):
+        raise OfflineError(
+            f"offline build, but {len(missing)} cited file(s) are not in the cache at "
+            f"{store.cache.root}: {'; '.join(missing)}"
+        )
+
+
+def fail_closed(app: Sphinx, exception: Exception | None) -> None:
+    """End a build in which a citation could not be produced with a non-zero exit status."""
+    if exception is not None or app.config.pincite_on_error != "error":
+        return
+    failed = {
+        docname: messages
+        for docname, messages in _failures(app.env).items()
+        if messages and (not docname or docname in app.env.found_docs)
+    }
+    if failed:
+        pages = ", ".join(sorted(d for d in failed if d)) or "none"
+        logger.info(
+            "pincite: %d citation error(s) (pages: %s); the build fails. "
+            '`pincite_on_error = "warning"` builds drafts anyway.',
+            sum(len(m) for m in failed.values()),
+            pages,
+        )
+        app.statuscode = 1
 
 
 def _append_sources(app: Sphinx, doctree: nodes.document) -> None:
@@ -450,17 +503,19 @@ class CitationCollector(EnvironmentCollector):
     """Per-page citations in the environment: purged, merged across processes, kept on reuse."""
 
     def clear_doc(self, app: Sphinx, env: BuildEnvironment, docname: str) -> None:
-        """Forget what a page cited before it is read again."""
+        """Forget what a page cited, and its failures, before it is read again."""
         _citations(env).pop(docname, None)
+        _failures(env).pop(docname, None)
 
     def merge_other(
         self, app: Sphinx, env: BuildEnvironment, docnames: Set[str], other: BuildEnvironment
     ) -> None:
         """Take the citations of pages read by a parallel worker."""
-        mine, theirs = _citations(env), _citations(other)
-        for docname in docnames:
-            if docname in theirs:
-                mine[docname] = theirs[docname]
+        for get in (_citations, _failures):
+            mine, theirs = get(env), get(other)
+            for docname in docnames:
+                if docname in theirs:
+                    mine[docname] = theirs[docname]  # type: ignore[assignment]
 
     def process_doc(self, app: Sphinx, doctree: nodes.document) -> None:
         """Nothing to do here: the directives record while they run."""
@@ -472,6 +527,15 @@ def _citations(env: BuildEnvironment) -> dict[str, list[CitationRecord]]:
     if found is None:
         found = {}
         setattr(env, "pincite_citations", found)  # noqa: B010  (an attribute Sphinx does not declare)
+    return found
+
+
+def _failures(env: BuildEnvironment) -> dict[str, list[str]]:
+    """Per page, the citations that could not be produced ("" for the build's start)."""
+    found: dict[str, list[str]] | None = getattr(env, "pincite_failures", None)
+    if found is None:
+        found = {}
+        setattr(env, "pincite_failures", found)  # noqa: B010  (an attribute Sphinx does not declare)
     return found
 
 
@@ -499,6 +563,7 @@ def setup(app: Sphinx) -> ExtensionMetadata:
     app.connect("builder-inited", _init_store, priority=400)
     app.add_env_collector(CitationCollector)
     app.connect("build-finished", write_manifest)
+    app.connect("build-finished", fail_closed)
     return {
         "version": __version__,
         "env_version": ENV_VERSION,

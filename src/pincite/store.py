@@ -102,7 +102,7 @@ class SourceStore:
         self.release(release_id)
         locked = self.lock.get(release_id)
         if locked is None:
-            raise LockError(f"release {release_id!r} is not in the lock; run `nox -s lock`")
+            raise LockError(f"release {release_id!r} is not in the lock")
         try:
             return locked.files[path]
         except KeyError:
@@ -110,7 +110,7 @@ class SourceStore:
             hint = f"; did you mean {', '.join(near)}?" if near else ""
             raise LockError(
                 f"{path} is not a locked file of release {release_id!r}{hint}; "
-                "add it to the release's `files` in the pins file and run `nox -s lock`"
+                "add it to the release's `files` in the pins file"
             ) from None
 
     def scope(self, release_id: str, path: str) -> str:
@@ -160,7 +160,7 @@ class SourceStore:
             state = f"was corrupt in the cache at {self.cache.root} and has been removed"
         else:
             state = f"is not in the cache at {self.cache.root}"
-        return f"{what} {state}, and the build is offline; build once online to fetch it"
+        return f"{what} {state}, and the build is offline"
 
     def missing_offline(self) -> list[str]:
         """Every locked file of a pinned release that an offline build could not read."""
