@@ -105,3 +105,21 @@ def test_no_pip_internals_are_imported() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_missing_wheel_names_the_nearest_versions_and_the_same_versions_wheels() -> None:
+    from pincite.index import IndexFile, not_listed
+
+    names = [
+        "requests-2.30.0-py3-none-any.whl",
+        "requests-2.31.0-py3-none-any.whl",
+        "requests-2.32.3-py3-none-any.whl",
+        "requests-2.32.3.tar.gz",
+    ]
+    files = {n: IndexFile(n, f"http://127.0.0.1:9/{n}", "0" * 64, 1) for n in names}
+    missing = not_listed(
+        "requests", "http://127.0.0.1:9/simple", "requests-2.31.9-py3-none-any.whl", files
+    )
+    assert missing.endswith("nearest versions with wheels: 2.30.0, 2.31.0, 2.32.3")
+    other_tag = not_listed("requests", "x", "requests-2.31.0-cp311-cp311-linux_x86_64.whl", files)
+    assert other_tag.endswith("its wheels of 2.31.0: requests-2.31.0-py3-none-any.whl")

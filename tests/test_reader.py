@@ -193,3 +193,16 @@ def test_diff_hunks_carry_upstream_line_numbers() -> None:
     assert "@@ -101,3 +11,3 @@" in diff
     assert "-    a = 1" in diff and "+    a = 2" in diff
     assert unified_diff(old, old, "a", "b") == ""
+
+
+def test_a_mistyped_pattern_lists_the_nearest_lines() -> None:
+    from pincite.errors import SliceError
+    from pincite.reader import cite
+
+    source = "def f(x):\n    total = x + 1\n    return total * 2\n"
+    with pytest.raises(SliceError, match=r"nearest lines: L3: 'return total \* 2'"):
+        cite(source, filename="m.py", pyobject="f", start_at="retrun total")
+    with pytest.raises(SliceError, match="in reStructuredText an option's quotes are part"):
+        cite(source, filename="m.py", pyobject="f", start_at='"return total"')
+    with pytest.raises(SliceError, match=r"emphasize pattern .* nearest lines: L2"):
+        cite(source, filename="m.py", pyobject="f", emphasize=["totl = x"])

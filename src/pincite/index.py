@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 from dataclasses import dataclass
 
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from pincite.errors import FetchError, IntegrityError
 from pincite.http import HttpClient
@@ -113,11 +115,40 @@ def _json(url: str, body: str) -> object:
         raise FetchError(f"GET {url}: invalid JSON ({exc})") from None
 
 
+def not_listed(project: str, index_url: str, filename: str, files: dict[str, IndexFile]) -> str:
+    """Why a wheel is not there: the same version's other wheels, else the nearest versions."""
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+    wanted: Version | None
+    try:
+        wanted = parse_wheel_filename(filename)[1]
+    except InvalidWheelFilename:
+        wanted = None
+    by_version: dict[Version, list[str]] = {}
+    for name in files:
+        try:
+            by_version.setdefault(parse_wheel_filename(name)[1], []).append(name)
+        except InvalidWheelFilename:
+            continue  # an sdist: no wheel to cite
+    message = f"{project}: the index at {index_url} does not list {filename}"
+    if wanted is not None and wanted in by_version:
+        return f"{message}; its wheels of {wanted}: {', '.join(sorted(by_version[wanted]))}"
+    versions = sorted(by_version)
+    if not versions:
+        return f"{message}; it lists no wheels of {project} at all"
+    if wanted is None:
+        near = versions[-3:]
+    else:
+        at = bisect.bisect(versions, wanted)
+        near = versions[max(at - 2, 0) : at + 2]
+    return f"{message}; nearest versions with wheels: {', '.join(map(str, near))}"
+
+
 def find_wheel(http: HttpClient, index_url: str, project: str, filename: str) -> IndexFile:
     """The index's entry for ``filename``, which must publish a sha256."""
     files = project_files(http, index_url, project)
     if filename not in files:
-        raise FetchError(f"{project}: the index at {index_url} does not list {filename}")
+        raise FetchError(not_listed(project, index_url, filename, files))
     found = files[filename]
     if not found.sha256:
         raise IntegrityError(f"{filename}: the index publishes no sha256 for this file")

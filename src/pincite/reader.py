@@ -183,7 +183,8 @@ def narrow(
         for n in range(lo, hi + 1):
             if pattern in lines[n - 1]:
                 return n
-        raise SliceError(f"{option} pattern {pattern!r} not found in {what} (L{lo}-L{hi})")
+        hint = nearest_lines(pattern, lines, lo, hi)
+        raise SliceError(f"{option} pattern {pattern!r} not found in {what} (L{lo}-L{hi}){hint}")
 
     first = start
     start_option = None
@@ -213,6 +214,32 @@ def narrow(
     return start, end
 
 
+def nearest_lines(pattern: str, lines: Sequence[str], lo: int, hi: int) -> str:
+    """A hint for a pattern that matched nothing: the lines most like it, with their numbers."""
+    quoted = len(pattern) > 1 and pattern[0] == pattern[-1] and pattern[0] in "\"'"
+    if quoted and any(pattern[1:-1] in lines[n - 1] for n in range(lo, hi + 1)):
+        return (
+            "; without its quotes it matches: in reStructuredText an option's quotes are part "
+            "of the value (quote only in MyST, where YAML removes them)"
+        )
+    wanted = pattern.strip()
+
+    def likeness(n: int) -> float:
+        text = lines[n - 1].strip()
+        # Against the line's best window of the pattern's length, so a pattern that is a
+        # mistyped part of a long line still finds it.
+        matcher = difflib.SequenceMatcher(None, wanted, text, autojunk=False)
+        size = sum(block.size for block in matcher.get_matching_blocks())
+        return size / max(len(wanted), 1)
+
+    ranked = sorted((n for n in range(lo, hi + 1) if lines[n - 1].strip()), key=likeness)
+    near = [n for n in reversed(ranked[-3:]) if likeness(n) >= 0.6]
+    if not near:
+        return ""
+    shown = "; ".join(f"L{n}: {lines[n - 1].strip()!r}" for n in near)
+    return f"; nearest lines: {shown}"
+
+
 def emphasized(
     lines: Sequence[str], start: int, end: int, patterns: Iterable[str], what: str = "the slice"
 ) -> list[int]:
@@ -221,7 +248,10 @@ def emphasized(
     for pattern in patterns:
         found = [n for n in range(start, end + 1) if pattern and pattern in lines[n - 1]]
         if not found:
-            raise SliceError(f"emphasize pattern {pattern!r} not found in {what} (L{start}-L{end})")
+            hint = nearest_lines(pattern, lines, start, end)
+            raise SliceError(
+                f"emphasize pattern {pattern!r} not found in {what} (L{start}-L{end}){hint}"
+            )
         hits.update(found)
     return sorted(hits)
 

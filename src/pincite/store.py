@@ -37,7 +37,9 @@ def check_wheel(files: dict[str, IndexFile], locked: LockedRelease, index_url: s
     """Pick the locked wheel from an index listing and check the published sha256."""
     found = files.get(locked.wheel)
     if found is None:
-        raise FetchError(f"{locked.project}: the index at {index_url} does not list {locked.wheel}")
+        from pincite.index import not_listed
+
+        raise FetchError(not_listed(locked.project, index_url, locked.wheel, files))
     if found.sha256 != locked.wheel_sha256:
         raise IntegrityError(
             f"{locked.wheel}: the index publishes sha256 {found.sha256 or '(none)'}, "
