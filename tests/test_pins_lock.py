@@ -43,7 +43,7 @@ def test_good_pins_and_permalinks(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda s: s.replace('tag = "v1"\n', ""), r"#1: field 'tag' is missing"),
+        (lambda s: s.replace('tag = "v1"\n', ""), r"#1: field 'repository' needs 'tag' too"),
         (lambda s: s.replace('id = "k-1"', 'id = "K 1"'), r"release 'K 1': field 'id' must"),
         (lambda s: s.replace("k-1-py3-none-any.whl", "k-1.tar.gz"), r"'wheel' must name a .whl"),
         (lambda s: s.replace('["k/src/a.py"]', '"k/src/a.py"'), r"field 'files' must be a list"),

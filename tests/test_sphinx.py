@@ -286,3 +286,17 @@ def test_drafts_build_with_failed_citations_as_warnings(tmp_path: Path, override
     assert "WARNING: unknown release 'toy-9'" in proc.stderr
     failing = _sphinx_build(srcdir, overrides, "-E")
     assert failing.returncode == 1 and "ERROR: unknown release 'toy-9'" in failing.stderr
+
+
+def test_a_release_without_repository_and_tag_is_cited_without_a_permalink(
+    make_app, overrides, tmp_path: Path, project: Project
+) -> None:
+    text = project.pins.read_text()
+    text = text.replace('repository = "https://example.invalid/toy/keras"\ntag = "v1.0"\n', "", 1)
+    project.pins.write_text(text.replace('path-map = { "toy_keras/src/" = "toy_keras/" }\n', ""))
+    app = build(make_app, overrides, "basic", tmp_path)
+    assert "ERROR" not in warnings_of(app) and "WARNING" not in warnings_of(app), warnings_of(app)
+    page = (Path(app.outdir) / "index.html").read_text()
+    assert "sha256 " in page and "· no permalink" in page
+    assert "https://example.invalid/toy/keras/blob/v1.0" not in page
+    assert "https://example.invalid/toy/keras/blob/v2.0" in page  # toy-2 still has its own

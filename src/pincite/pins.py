@@ -64,12 +64,12 @@ def check_against_wheel(entry: dict[str, Any], where: str) -> None:
         raise PinsError(
             f"{where}: field 'version' is {entry['version']}, the wheel is version {wheel_version}"
         )
-    tag = entry["tag"].rsplit("/", 1)[-1]
+    tag = entry.get("tag", "").rsplit("/", 1)[-1]
     try:
         tag_version = Version(tag.lstrip("vV"))
     except InvalidVersion:
         tag_version = None
-    if tag_version != version:
+    if tag and tag_version != version:
         raise PinsError(
             f"{where}: field 'tag' {entry['tag']!r} does not name version {version} of the wheel"
         )
@@ -96,7 +96,9 @@ def _drift_within(entry: dict[str, Any], where: str) -> SpecifierSet:
     return spec
 
 
-_REQUIRED = ("id", "project", "version", "wheel", "repository", "tag")
+_REQUIRED = ("id", "project", "version", "wheel")
+#: Optional, together: without them a citation has no permalink (its header says so).
+_UPSTREAM = ("repository", "tag")
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,8 @@ class Release:
     project: str
     version: str
     wheel: str
-    repository: str
-    tag: str
+    repository: str = ""
+    tag: str = ""
     path_map: dict[str, str] = field(default_factory=dict)
     files: tuple[str, ...] = ()
     title: str = ""
@@ -130,8 +132,18 @@ class Release:
             return wheel_path
         return self.path_map[best] + wheel_path[len(best) :]
 
+    @property
+    def upstream(self) -> str:
+        """``<repository> at <tag>``, or "" when the pins give none."""
+        return f"{self.repository} at {self.tag}" if self.repository and self.tag else ""
+
     def permalink(self, wheel_path: str, start: int | None = None, end: int | None = None) -> str:
-        """Release-exact upstream URL of a file, optionally anchored to a line range."""
+        """Release-exact upstream URL of a file, optionally anchored to a line range ("": none).
+
+        Without a repository and tag in the pins there is no permalink.
+        """
+        if not self.upstream:
+            return ""
         url = f"{self.repository.rstrip('/')}/blob/{self.tag}/{self.repo_path(wheel_path)}"
         if start is not None:
             url += f"#L{start}" + (f"-L{end}" if end is not None and end != start else "")
@@ -159,6 +171,16 @@ def load_pins(path: str | Path) -> dict[str, Release]:
             value = entry.get(key)
             if not isinstance(value, str) or not value.strip():
                 raise PinsError(f"{where}: field {key!r} is missing or not a non-empty string")
+        for key in _UPSTREAM:
+            if key in entry and (not isinstance(entry[key], str) or not entry[key].strip()):
+                raise PinsError(f"{where}: field {key!r} must be a non-empty string")
+        if ("repository" in entry) != ("tag" in entry):
+            given, absent = (
+                ("repository", "tag") if "repository" in entry else ("tag", "repository")
+            )
+            raise PinsError(
+                f"{where}: field {given!r} needs {absent!r} too (a permalink needs both)"
+            )
         rid = entry["id"]
         where = f"{path}: release {rid!r}"
         if problem := check_release_id(rid):
@@ -184,7 +206,14 @@ def load_pins(path: str | Path) -> dict[str, Release]:
             raise PinsError(f"{where}: field 'title' must be a string")
         check_against_wheel(entry, where)
         within = _drift_within(entry, where)
-        unknown = set(entry) - {*_REQUIRED, "path-map", "files", "title", "drift-within"}
+        unknown = set(entry) - {
+            *_REQUIRED,
+            *_UPSTREAM,
+            "path-map",
+            "files",
+            "title",
+            "drift-within",
+        }
         if unknown:
             raise PinsError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         releases[rid] = Release(
@@ -192,8 +221,8 @@ def load_pins(path: str | Path) -> dict[str, Release]:
             project=entry["project"],
             version=entry["version"],
             wheel=entry["wheel"],
-            repository=entry["repository"],
-            tag=entry["tag"],
+            repository=entry.get("repository", ""),
+            tag=entry.get("tag", ""),
             path_map=dict(path_map),
             files=tuple(files),
             title=str(entry.get("title", "")),

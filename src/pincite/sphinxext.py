@@ -181,16 +181,14 @@ class CitingDirective(SphinxDirective):
         _record(self, release, path, sl, entry.sha256, options, role)
         return release, sl, entry.sha256
 
-    def header(self, release: Release, path: str, sl: Slice, sha256: str) -> nodes.reference:
+    def header(self, release: Release, path: str, sl: Slice, sha256: str) -> nodes.TextElement:
         label = f"{release.label} · {path} · L{sl.start}–L{sl.end} · sha256 {sha256[:12]}"
-        ref = nodes.reference(
-            "",
-            label,
-            refuri=release.permalink(path, sl.start, sl.end),
-            reftitle=f"{release.repository} at {release.tag}",
-            classes=["pincite-permalink"],
+        url = release.permalink(path, sl.start, sl.end)
+        if not url:  # no repository and tag pinned: the header says there is no permalink
+            return nodes.inline("", f"{label} · no permalink", classes=["pincite-no-permalink"])
+        return nodes.reference(
+            "", label, refuri=url, reftitle=release.upstream, classes=["pincite-permalink"]
         )
-        return ref
 
 
 #: The patterns that narrow a slice, shared by both citing directives (as in literalinclude).
@@ -290,17 +288,21 @@ class ReleasesDirective(SphinxDirective):
                 item += nodes.literal("", value)
                 fields += nodes.list_item("", item)
             tag = nodes.paragraph("", "upstream: ")
-            tag += nodes.reference(
-                "",
-                f"{release.repository} at {release.tag}",
-                refuri=f"{release.repository.rstrip('/')}/tree/{release.tag}",
-            )
+            if release.upstream:
+                tag += nodes.reference(
+                    "",
+                    release.upstream,
+                    refuri=f"{release.repository.rstrip('/')}/tree/{release.tag}",
+                )
+            else:
+                tag += nodes.Text("not pinned (no repository and tag): no permalinks")
             fields += nodes.list_item("", tag)
             section += fields
             files = nodes.bullet_list(classes=["pincite-release-files"])
             for path, entry in sorted(locked.files.items()):
                 item = nodes.paragraph()
-                item += nodes.reference("", path, refuri=release.permalink(path))
+                url = release.permalink(path)
+                item += nodes.reference("", path, refuri=url) if url else nodes.Text(path)
                 item += nodes.Text(f" · {entry.size:,} bytes · sha256 ")
                 item += nodes.literal("", entry.sha256)
                 files += nodes.list_item("", item)
@@ -493,7 +495,8 @@ def _append_sources(app: Sphinx, doctree: nodes.document) -> None:
         for n, (start, end, url) in enumerate(spans):
             if n:
                 para += nodes.Text(", ")
-            para += nodes.reference("", f"{start}–{end}", refuri=url)
+            span = f"{start}–{end}"
+            para += nodes.reference("", span, refuri=url) if url else nodes.Text(span)
         listing += nodes.list_item("", para)
     doctree += nodes.rubric("", "Sources cited on this page", classes=["pincite-sources-title"])
     doctree += listing
