@@ -59,14 +59,19 @@ def rootdir() -> Path:
 
 
 def make_wheel(
-    name: str, version: str, files: dict[str, bytes], *, tamper_record: bool = False
+    name: str,
+    version: str,
+    files: dict[str, bytes],
+    *,
+    tamper_record: bool = False,
+    metadata: str = "",
 ) -> tuple[str, bytes]:
     """Build a real wheel (zip with METADATA, WHEEL and a RECORD of sha256s)."""
     dist = f"{name.replace('-', '_')}-{version}"
     filename = f"{dist}-py3-none-any.whl"
     members = dict(files)
     members[f"{dist}.dist-info/METADATA"] = (
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{metadata}".encode()
     )
     members[f"{dist}.dist-info/WHEEL"] = (
         b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"

@@ -1,4 +1,5 @@
-"""Command line: ``pincite lock`` refreshes the lock; ``pincite fetch`` fills the cache."""
+"""Command line: ``pincite add`` pins a release, ``pincite lock`` writes the lock, ``pincite fetch``
+fills the cache, ``pincite drift`` compares citations with newer releases."""
 
 from __future__ import annotations
 
@@ -70,6 +71,22 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add(args: argparse.Namespace) -> int:
+    from pincite.add import add_to_pins, propose
+
+    http = HttpClient(timeout=args.timeout)
+    proposal = propose(
+        http, args.index_url or default_index_url(), args.requirement, args.files, args.id
+    )
+    pins = Path(args.pins)
+    add_to_pins(pins, proposal)
+    print(f"added to {pins}:\n\n{proposal.toml()}")
+    for note in proposal.notes:
+        print(f"note: {note}")
+    print(f"next: pincite lock --pins {pins}   ({_traffic(http)})")
+    return 0
+
+
 def _drift(args: argparse.Namespace) -> int:
     from pincite.drift import check_drift, format_report
     from pincite.manifest import load_manifest
@@ -87,16 +104,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pincite", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, func, help_ in (
+        ("add", _add, "pin a release: write its entry (wheel, repository, tag) from the index"),
         ("lock", _lock, "download every pinned wheel, verify it, write the lock"),
         ("fetch", _fetch, "materialise every locked file into the cache"),
         ("drift", _drift, "compare every cited symbol with the newest release (read-only)"),
     ):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--pins", default="snippets/pins.toml", help="the pins file")
+        p.add_argument(
+            "--pins", default="snippets/pins.toml", help="the pins file (default: %(default)s)"
+        )
         p.add_argument("--lock", default="", help="the lock (default: next to the pins file)")
         p.add_argument("--index-url", default="", help="default: the index pip uses")
         p.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
         p.add_argument("--cache-dir", default="", help="default: the user cache folder")
+        if name == "add":
+            p.add_argument("requirement", help="the release, e.g. requests==2.31.0")
+            p.add_argument(
+                "--files", nargs="+", default=[], metavar="PATH", help="paths in the wheel to cite"
+            )
+            p.add_argument("--id", default="", help="the release id (default: <project>-<version>)")
         if name == "lock":
             p.add_argument(
                 "--refresh",
