@@ -8,6 +8,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import pincite
+
 ROOT = Path(__file__).resolve().parent.parent
 CLAIMS = ROOT / "claims"
 # The one path set: the repository, for the `claims` package (its Sphinx extensions too). The
@@ -40,7 +42,16 @@ pincite_lock_command = "nox -s lock"  # what messages tell a maintainer of this 
 pincite_materialize_dir = str(ROOT / "build" / "pinned-src")
 
 # --- MyST / MyST-NB ----------------------------------------------------------------------
-myst_enable_extensions = ["colon_fence", "deflist", "dollarmath", "amsmath", "fieldlist"]
+myst_enable_extensions = [
+    "colon_fence",
+    "deflist",
+    "dollarmath",
+    "amsmath",
+    "fieldlist",
+    "substitution",
+]
+# The guide states the version of the engine it describes.
+myst_substitutions = {"pincite_version": pincite.__version__}
 myst_heading_anchors = 3
 
 
@@ -128,7 +139,7 @@ nitpicky = True
 # docutils types in the engine's signatures are therefore plain text, not links.
 nitpick_ignore_regex = [
     ("py:(class|obj)", r"(pathlib|collections\.abc|ast|io|zipfile|typing|docutils|sphinx)\..*"),
-    ("py:(class|obj)", r"(packaging|urllib3|tokenize|_typeshed)\..*"),
+    ("py:(class|obj)", r"(packaging|urllib3|tokenize|_typeshed|email)\..*"),
     # Base classes of cited upstream objects that are themselves not cited.
     ("py:(class|obj)", r"tensorflow_probability\.python\.internal\..*"),
 ]
