@@ -56,7 +56,9 @@ def test_add_writes_an_entry_nobody_typed(published: FakeIndex, tmp_path: Path, 
     )
     text = pins.read_text()
     assert "# proposed from the wheel's metadata" in text and "check that it exists" in text
-    assert "next: pincite lock --pins" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "next: pincite lock --pins" in out and f"from the index at {published.url}" in out
+    assert "the tag 'v1.0' is a guess" in out and "git ls-remote --tags" in out
 
 
 def test_add_without_a_repository_says_there_will_be_no_permalink(

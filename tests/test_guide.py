@@ -108,8 +108,8 @@ def test_the_guide_works_as_written(requests_index: FakeIndex, tmp_path: Path) -
     pins = (project / "docs" / "pins.toml").read_text()
     assert pins.strip() in text
     page = (project / "build" / "html" / "index.html").read_text()
-    assert "requests 2.32.3 · requests/sessions.py · L4–L9 · sha256" in page
-    assert "https://github.com/psf/requests/blob/v2.32.3/src/requests/sessions.py#L4-L9" in page
+    assert "requests 2.32.3 · requests/sessions.py · L4–L8 · sha256" in page
+    assert "https://github.com/psf/requests/blob/v2.32.3/src/requests/sessions.py#L4-L8" in page
     assert "prepare_request" in page and "send_kwargs" not in page
 
 

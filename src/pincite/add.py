@@ -195,6 +195,11 @@ def propose(
     proposal.repository = propose_repository(metadata)
     if proposal.repository:
         proposal.tag = f"v{version}"
+        proposal.notes.append(
+            f"the tag {proposal.tag!r} is a guess (projects tag releases as v{version}, "
+            f"{version} or otherwise): check it, e.g. `git ls-remote --tags "
+            f"{proposal.repository} {proposal.tag} {version}`, and fix `tag` if needed"
+        )
     else:
         proposal.notes.append(
             "no repository found in the wheel's metadata: the citations will have no permalink "

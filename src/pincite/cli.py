@@ -75,12 +75,11 @@ def _add(args: argparse.Namespace) -> int:
     from pincite.add import add_to_pins, propose
 
     http = HttpClient(timeout=args.timeout)
-    proposal = propose(
-        http, args.index_url or default_index_url(), args.requirement, args.files, args.id
-    )
+    index_url = args.index_url or default_index_url()
+    proposal = propose(http, index_url, args.requirement, args.files, args.id)
     pins = Path(args.pins)
     add_to_pins(pins, proposal)
-    print(f"added to {pins}:\n\n{proposal.toml()}")
+    print(f"added to {pins}, from the index at {index_url}:\n\n{proposal.toml()}")
     for note in proposal.notes:
         print(f"note: {note}")
     print(f"next: pincite lock --pins {pins}   ({_traffic(http)})")

@@ -62,7 +62,9 @@ def check_against_wheel(entry: dict[str, Any], where: str) -> None:
         raise PinsError(f"{where}: field 'version' {entry['version']!r} is not a version") from None
     if version != wheel_version:
         raise PinsError(
-            f"{where}: field 'version' is {entry['version']}, the wheel is version {wheel_version}"
+            f"{where}: field 'version' is {entry['version']}, the wheel is version "
+            f"{wheel_version}; to pin another release, replace this entry with what "
+            f"`pincite add {entry['project']}=={entry['version']}` writes"
         )
     tag = entry.get("tag", "").rsplit("/", 1)[-1]
     try:

@@ -211,6 +211,14 @@ def narrow(
         end = find_end(end_at, "end-at")
     if start > end:
         raise SliceError(f"the patterns leave nothing of {what}")
+    # A pattern's edge can fall on a blank line, which no code block shows: the stated range
+    # (and the permalink) are the lines a reader sees.
+    if start_after is not None:
+        while start < end and not lines[start - 1].strip():
+            start += 1
+    if end_before is not None:
+        while end > start and not lines[end - 1].strip():
+            end -= 1
     return start, end
 
 
