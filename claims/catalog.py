@@ -1,6 +1,7 @@
 """Read `catalog.toml` (claims and where each is expected to hold) and validate grid results.
 
-Where a claim is expected to hold is a list of *scopes*: ``"keras >=3.14"``, ``"tf.keras"``,
+Where a claim is expected to hold, where Keras refuses its pattern, and where it cannot be
+tested, are lists of *scopes*: ``"keras >=3.14"``, ``"tf.keras"``,
 ``"keras >=3.8 on tensorflow"`` — a line of the grid, an optional PEP 440 specifier on its
 release, and optional backends. Pure Python: importable without TensorFlow.
 """
@@ -8,6 +9,7 @@ release, and optional backends. Pure Python: importable without TensorFlow.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +23,16 @@ CATALOG = HERE / "catalog.toml"
 RESULTS = HERE / "results.json"
 #: What the committed results depend on: change any and they are stale.
 FINGERPRINTED = ("proofs.py", "catalog.toml", "grid.toml", "run.py")
+#: The code readers copy, which the proofs run as it is: the results depend on it too.
+READER_CODE = "reader_code"
 
-#: The three outcomes of a claim in an environment.
-HOLDS, FAILS, NA = "holds", "does not hold", "n/a"
+#: The four outcomes of a claim in an environment, and "not run there".
+#: *holds*; *does not hold* (the behaviour was reached and differs); *Keras refuses* (the very
+#: pattern the claim is about raises: that is behaviour); *not tested* (the setup failed for a
+#: reason the claim is not about). They are never merged into one another.
+HOLDS, FAILS, REFUSES, UNTESTED = "holds", "does not hold", "Keras refuses", "not tested"
+NA = "n/a"
+OUTCOMES = (HOLDS, FAILS, REFUSES, UNTESTED)
 
 
 class CatalogError(Exception):
@@ -76,26 +85,27 @@ class Claim:
     statement: str
     holds: tuple[Scope, ...]
     runs: tuple[Scope, ...] | None
-    raises: tuple[Scope, ...] = ()
+    refuses: tuple[Scope, ...] = ()
+    untested: tuple[Scope, ...] = ()
     why: str = ""
+    untested_why: str = ""
 
     def expected(self, env: Env) -> str:
-        """``holds``, ``does not hold`` or ``n/a`` (not run) in ``env``."""
+        """The outcome the catalog expects in ``env`` (``n/a`` where the claim is not run)."""
         if self.runs is not None and not any(s.admits(env) for s in self.runs):
             return NA
-        return HOLDS if any(s.admits(env) for s in self.holds) else FAILS
+        for outcome, scopes in (
+            (HOLDS, self.holds),
+            (REFUSES, self.refuses),
+            (UNTESTED, self.untested),
+        ):
+            if any(s.admits(env) for s in scopes):
+                return outcome
+        return FAILS
 
     def accepts(self, env: Env, outcome: str) -> bool:
-        """Whether ``outcome`` is what the catalog expects in ``env``.
-
-        An error never passes where the claim should hold; where it should not hold, an error
-        is accepted only inside a ``raises`` scope (Keras itself raises on the proof's model),
-        so a broken environment cannot pass as a claim that "does not hold".
-        """
-        expected = self.expected(env)
-        if outcome == "error":
-            return expected == FAILS and any(s.admits(env) for s in self.raises)
-        return outcome == expected
+        """Whether ``outcome`` is exactly what the catalog expects in ``env``."""
+        return outcome == self.expected(env)
 
 
 @dataclass(frozen=True)
@@ -128,19 +138,43 @@ def load_catalog(path: Path = CATALOG, grid_path: Path = GRID) -> Catalog:
             if key not in raw:
                 raise CatalogError(f"{where}: field {key!r} is missing")
         where = f"{where} ({raw['id']})"
+        unknown = set(raw) - {"id", "statement", "holds", "runs", "refuses", "untested", "why",
+                              "untested-why"}  # fmt: skip
+        if unknown:
+            raise CatalogError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         try:
             holds = tuple(parse_scope(s, grid) for s in raw["holds"])
             runs = tuple(parse_scope(s, grid) for s in raw["runs"]) if "runs" in raw else None
-            raises = tuple(parse_scope(s, grid) for s in raw.get("raises", ()))
+            refuses = tuple(parse_scope(s, grid) for s in raw.get("refuses", ()))
+            untested = tuple(parse_scope(s, grid) for s in raw.get("untested", ()))
         except CatalogError as exc:
             raise CatalogError(f"{where}: {exc}") from None
         if raw["id"] in claims:
             raise CatalogError(f"{where}: duplicate id")
-        why = raw.get("why", "").strip()
-        claim = Claim(raw["id"], raw["statement"].strip(), holds, runs, raises, why)
-        outside = [e.id for e in grid.envs.values() if claim.expected(e) == NA and _in(holds, e)]
-        if outside:
-            raise CatalogError(f"{where}: 'holds' reaches beyond 'runs': {', '.join(outside)}")
+        untested_why = raw.get("untested-why", "").strip()
+        if bool(untested) != bool(untested_why):
+            raise CatalogError(f"{where}: 'untested' and 'untested-why' go together")
+        claim = Claim(
+            raw["id"],
+            raw["statement"].strip(),
+            holds,
+            runs,
+            refuses,
+            untested,
+            raw.get("why", "").strip(),
+            untested_why,
+        )
+        scopes = {"holds": holds, "refuses": refuses, "untested": untested}
+        for name, these in scopes.items():
+            outside = [
+                e.id for e in grid.envs.values() if claim.expected(e) == NA and _in(these, e)
+            ]
+            if outside:
+                raise CatalogError(f"{where}: {name!r} reaches beyond 'runs': {', '.join(outside)}")
+        for (a, sa), (b, sb) in itertools.combinations(scopes.items(), 2):
+            both = [e.id for e in grid.envs.values() if _in(sa, e) and _in(sb, e)]
+            if both:
+                raise CatalogError(f"{where}: {a!r} and {b!r} both cover {', '.join(both)}")
         claims[raw["id"]] = claim
     if not claims:
         raise CatalogError(f"{path}: needs at least one [[claim]]")
@@ -157,11 +191,17 @@ def _in(scopes: tuple[Scope, ...], env: Env) -> bool:
 
 
 def fingerprint(folder: Path = HERE) -> str:
-    """sha256 of the proofs, the catalog, the grid spec and the runner, together."""
+    """sha256 of the proofs, the catalog, the grid spec, the runner and the reader code."""
     digest = hashlib.sha256()
-    for name in FINGERPRINTED:
+    for name in fingerprinted(folder):
         digest.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def fingerprinted(folder: Path = HERE) -> list[str]:
+    """The files the results depend on: the specs, the runner, the proofs, the reader code."""
+    code = sorted(p.relative_to(folder).as_posix() for p in (folder / READER_CODE).glob("*.py"))
+    return [*FINGERPRINTED, *code]
 
 
 def disagreement(claim: Claim, env: Env, outcome: str) -> str | None:
@@ -172,10 +212,15 @@ def disagreement(claim: Claim, env: Env, outcome: str) -> str | None:
     """
     if claim.accepts(env, outcome):
         return None
-    expected = claim.expected(env)
+    wanted = {
+        HOLDS: "it to hold",
+        FAILS: "it to not hold",
+        REFUSES: "Keras to refuse it",
+        UNTESTED: "it not to be tested",
+    }[claim.expected(env)]
     return (
-        f"claim {claim.id!r} in {env.id} ({env.label}): expected it to "
-        f"{'hold' if expected == HOLDS else 'not hold'}, but the outcome is {outcome!r}"
+        f"claim {claim.id!r} in {env.id} ({env.label}): expected {wanted}, "
+        f"but the outcome is {outcome!r}"
     )
 
 

@@ -12,8 +12,23 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 warnings.filterwarnings("ignore", category=UserWarning)
 
 from claims import proofs  # noqa: E402  (after the environment is set)
-from claims.catalog import FAILS, HOLDS, NA, disagreement, load_catalog  # noqa: E402
+from claims.catalog import (  # noqa: E402
+    FAILS,
+    HOLDS,
+    NA,
+    REFUSES,
+    UNTESTED,
+    disagreement,
+    load_catalog,
+)
 
+#: How a page states each outcome.
+VERDICT = {
+    HOLDS: "the claim holds",
+    FAILS: "the claim does not hold",
+    REFUSES: "Keras refuses the claim's pattern",
+    UNTESTED: "not tested",
+}
 #: The docs environment holds two grid environments side by side (the newest of two lines).
 DOCS_ENVS = ("tf_keras-2.21", "keras-3.15-tensorflow")
 _LABS: dict[str, proofs.Lab] = {}
@@ -53,8 +68,9 @@ def prove(claim_id: str) -> None:
         if claim.expected(catalog.envs[env]) == NA:
             continue
         evidence = proofs.PROOFS[claim_id](lab)
-        outcome = HOLDS if evidence.holds else FAILS
-        print(f"── {env} ({lab.keras.__name__} {lab.keras.__version__}): the claim {outcome}")
+        outcome = evidence.outcome
+        said = VERDICT.get(outcome, outcome)
+        print(f"── {env} ({lab.keras.__name__} {lab.keras.__version__}): {said}")
         print(evidence.table(), end="\n\n")
         if problem := disagreement(claim, catalog.envs[env], outcome):
             raise AssertionError(

@@ -9,20 +9,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import pairwise
 
-from claims.catalog import FAILS, HOLDS, NA, Catalog, Claim
+from claims.catalog import NA, REFUSES, UNTESTED, Catalog, Claim
 from claims.grid import BACKEND_LABELS, Env, Grid
 
 
 def outcome_of(claim: Claim, env: Env, results: dict) -> str:
-    """The claim's outcome in ``env`` as the site states it: holds, does not hold or n/a.
-
-    An error accepted by the catalog (Keras raises on the proof's model) means the claim
-    does not hold there.
-    """
+    """The claim's measured outcome in ``env``: one of the four, or n/a where it is not run."""
     res = results["envs"][env.id]["results"].get(claim.id)
-    if res is None:
-        return NA
-    return HOLDS if res["outcome"] == HOLDS else FAILS
+    return NA if res is None else str(res["outcome"])
+
+
+def detail_of(claim: Claim, env: Env, results: dict) -> str:
+    """What the proof said beyond its numbers: the exception where Keras refuses."""
+    res = results["envs"][env.id]["results"].get(claim.id) or {}
+    return str(res.get("detail", ""))
+
+
+def refusals(catalog: Catalog, results: dict, claim: Claim) -> list[tuple[str, str]]:
+    """Each distinct exception Keras raised on the claim's pattern, with where it did."""
+    seen: list[str] = []
+    for env in catalog.envs.values():
+        if outcome_of(claim, env, results) == REFUSES:
+            detail = detail_of(claim, env, results)
+            if detail not in seen:
+                seen.append(detail)
+    return [
+        (
+            detail,
+            "; ".join(
+                describe(catalog, s) for s in spans(catalog, results, claim, REFUSES, detail)
+            ),
+        )
+        for detail in seen
+    ]
 
 
 @dataclass(frozen=True)
@@ -34,8 +53,15 @@ class Span:
     runs: tuple[tuple[str, str], ...]  # (first minor, last minor), in release order
 
 
-def spans(catalog: Catalog, results: dict, claim: Claim, outcome: str) -> list[Span]:
-    """Where ``claim`` has ``outcome``, as runs of adjacent releases, grouped by backend."""
+def spans(
+    catalog: Catalog,
+    results: dict,
+    claim: Claim,
+    outcome: str,
+    detail: str | None = None,
+) -> list[Span]:
+    """Where ``claim`` has ``outcome`` (and, if given, that ``detail``: one exception), as runs
+    of adjacent releases, grouped by backend."""
     grid = catalog.grid
     out: list[Span] = []
     for line_id, line in grid.lines.items():
@@ -48,7 +74,9 @@ def spans(catalog: Catalog, results: dict, claim: Claim, outcome: str) -> list[S
             runs: list[list[str]] = []
             previous_matched = False
             for env in envs:
-                matched = outcome_of(claim, env, results) == outcome
+                matched = outcome_of(claim, env, results) == outcome and (
+                    detail is None or detail_of(claim, env, results) == detail
+                )
                 if matched and previous_matched:
                     runs[-1][1] = env.minor
                 elif matched:
@@ -123,21 +151,22 @@ def export(catalog: Catalog, results: dict) -> dict:
     for claim in catalog.claims.values():
         for env in catalog.envs.values():
             run = results["envs"][env.id]
-            res = run["results"].get(claim.id)
-            numbers = dict(res["numbers"]) if res else {}
-            if res and res["outcome"] == "error":
-                numbers["error"] = res.get("detail", "")
-            records.append(
-                {
-                    "claim": claim.id,
-                    "env": env.id,
-                    "line": env.line,
-                    "backend": env.backend,
-                    "versions": run["versions"],
-                    "outcome": outcome_of(claim, env, results),
-                    "numbers": numbers,
-                }
-            )
+            res = run["results"].get(claim.id) or {}
+            record = {
+                "claim": claim.id,
+                "env": env.id,
+                "line": env.line,
+                "backend": env.backend,
+                "versions": run["versions"],
+                "outcome": outcome_of(claim, env, results),
+                "numbers": dict(res.get("numbers", {})),
+            }
+            # What Keras raised where it refuses the pattern, and why a claim was not tested.
+            if record["outcome"] == REFUSES:
+                record["refused"] = res.get("detail", "")
+            elif record["outcome"] == UNTESTED:
+                record["why"] = res.get("detail", "") or claim.untested_why
+            records.append(record)
     return {
         "fingerprint": results["fingerprint"],
         "claims": {c.id: c.statement for c in catalog.claims.values()},

@@ -24,7 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
 
-from claims.catalog import FAILS, HERE, HOLDS, NA, disagreement, fingerprint, load_catalog_in
+from claims.catalog import HERE, NA, UNTESTED, disagreement, fingerprint, load_catalog_in
 from claims.provenance import AGREES, DISAGREES, MANIFEST, identity_digest, reported_names
 from pincite.atomic import write_atomic
 
@@ -103,11 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         began_claim = time.perf_counter()
         try:
             evidence = proofs.PROOFS[claim.id](lab)
-            outcome = HOLDS if evidence.holds else FAILS
+            outcome = evidence.outcome
             numbers = {k: _plain(v) for k, v in evidence.numbers.items()}
-            detail = evidence.detail
-        except Exception as exc:  # an error is an outcome too, and never a pass
-            outcome, numbers = "error", {}
+            detail = evidence.refused or evidence.detail
+        except Exception as exc:  # the proof never reached its claim: not tested, never a pass
+            outcome, numbers = UNTESTED, {}
             detail = f"{type(exc).__name__}: {proofs._last_line(exc)}"
         results[claim.id] = {
             "outcome": outcome,

@@ -23,7 +23,9 @@ from claims.catalog import (
     FAILS,
     HOLDS,
     NA,
+    REFUSES,
     RESULTS,
+    UNTESTED,
     Catalog,
     CatalogError,
     fingerprint,
@@ -35,8 +37,8 @@ from pincite.atomic import write_atomic
 
 logger = logging.getLogger(__name__)
 INPUTS = (CATALOG, RESULTS, GRID)
-#: How an outcome is shown in the grid table (the text says it too, for screen readers).
-SYMBOL = {HOLDS: "✓", FAILS: "✗", NA: "·"}
+#: How an outcome is shown in the grid table (the legend says it in words too).
+SYMBOL = {HOLDS: "✓", FAILS: "✗", REFUSES: "⊘", UNTESTED: "?", NA: "·"}
 
 
 @cache
@@ -157,16 +159,34 @@ class ClaimDirective(SphinxDirective):
         box += _para("Holds:", holds or "nowhere in the grid.", ["claim-holds"])
         if fails:
             box += _para("Does not hold:", fails + ".", ["claim-fails"])
+        # Where the very pattern raises: each exception, as Keras words it, and where.
+        for detail, where in ranges.refusals(catalog, results, claim):
+            refused = nodes.paragraph(classes=["claim-refuses"])
+            refused += nodes.strong("", "Keras refuses:")
+            refused += nodes.Text(f" {where}, with ")
+            refused += nodes.literal(detail, detail)
+            box += refused
+        untested = ranges.summary(catalog, results, claim, UNTESTED)
+        if untested:
+            box += _para(
+                "Not tested:",
+                f"{untested} ({claim.untested_why or 'see the run'}).",
+                ["claim-untested"],
+            )
         if claim.why:
             why, _ = self.parse_inline(claim.why, lineno=self.lineno)
             box += nodes.paragraph("", "", nodes.strong("", "Why: "), *why)
         example = ranges.example_env(catalog, results, claim, FAILS)
-        if example is not None:
-            res = results["envs"][example.id]["results"][claim_id]
+        where = "where it does not hold"
+        if example is None:  # a refused step can still measure its other variants
+            example = ranges.example_env(catalog, results, claim, REFUSES)
+            where = "where Keras refuses"
+        res = results["envs"][example.id]["results"][claim_id] if example else {}
+        if example is not None and res.get("numbers"):
             lines = [f"{k} = {_fmt(v)}" for k, v in res["numbers"].items()]
             if res.get("detail"):
                 lines.append(res["detail"])
-            box += nodes.paragraph("", f"Measured where it does not hold, {example.label}:")
+            box += nodes.paragraph("", f"Measured {where}, {example.label}:")
             numbers = nodes.literal_block(
                 "\n".join(lines), "\n".join(lines), classes=["claim-numbers"]
             )
@@ -231,6 +251,9 @@ class GridRole(SphinxRole):
         return [nodes.inline(text, text, classes=["grid-range"])], []
 
 
+LEGEND = "✓ holds, ✗ does not hold, ⊘ Keras refuses the pattern, ? not tested, · not run."
+
+
 class ClaimsMatrixDirective(SphinxDirective):
     """``claims-matrix``: every claim x release x backend, one compact table per line."""
 
@@ -250,10 +273,10 @@ class ClaimsMatrixDirective(SphinxDirective):
             legend = (
                 "Each cell shows "
                 + ", ".join(f"{BACKEND_LABELS[b]}" for b in backends)
-                + " in order."
+                + " in order. "
                 if len(backends) > 1
                 else ""
-            )
+            ) + LEGEND
             out += [section]
             if legend:
                 out.append(nodes.paragraph("", legend, classes=["grid-legend"]))
@@ -287,7 +310,12 @@ class ClaimsMatrixDirective(SphinxDirective):
         ranges_list = nodes.definition_list(classes=["grid-ranges"])
         for claim in catalog.claims.values():
             definition = nodes.definition()
-            for outcome, label in ((HOLDS, "holds:"), (FAILS, "does not hold:")):
+            for outcome, label in (
+                (HOLDS, "holds:"),
+                (FAILS, "does not hold:"),
+                (REFUSES, "Keras refuses:"),
+                (UNTESTED, "not tested:"),
+            ):
                 text = ranges.summary(catalog, results, claim, outcome)
                 if text:
                     definition += _para(label, text, [])
@@ -338,12 +366,13 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_role("grid", GridRole())
     app.add_role("claim-holds", ClaimRangeRole(HOLDS))
     app.add_role("claim-fails", ClaimRangeRole(FAILS))
+    app.add_role("claim-refuses", ClaimRangeRole(REFUSES))
     app.connect("build-finished", write_export)
     app.connect("build-finished", fail_closed, priority=900)
     # Bump env_version whenever the nodes this extension builds change: pages are re-read.
     return {
         "version": "2",
-        "env_version": 4,
+        "env_version": 5,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

@@ -57,7 +57,7 @@ id = "mirrored"
 statement = "scaled"
 holds = ["keras >=3.13 on tensorflow", "tf_keras"]
 runs = ["keras on tensorflow", "tf_keras"]
-raises = ["keras <3.13 on tensorflow"]
+refuses = ["keras <3.13 on tensorflow"]
 """
 
 
@@ -159,14 +159,17 @@ def test_scopes_admit_exactly_their_part_of_the_grid(small) -> None:
     cat = catalog.load_catalog(*small)
     mirrored, divided = cat.claims["mirrored"], cat.claims["divided"]
     assert mirrored.expected(cat.envs["keras-3.13-tensorflow"]) == catalog.HOLDS
-    assert mirrored.expected(cat.envs["keras-3.12-tensorflow"]) == catalog.FAILS
+    assert mirrored.expected(cat.envs["keras-3.12-tensorflow"]) == catalog.REFUSES
     assert mirrored.expected(cat.envs["keras-3.15-jax"]) == catalog.NA
     assert divided.expected(cat.envs["keras-3.13-jax"]) == catalog.FAILS
     assert divided.expected(cat.envs["tf_keras-2.20"]) == catalog.HOLDS
-    # An error passes only where the catalog records that Keras raises, never as a pass.
-    assert mirrored.accepts(cat.envs["keras-3.12-tensorflow"], "error")
-    assert not divided.accepts(cat.envs["keras-3.13-jax"], "error")
-    assert not mirrored.accepts(cat.envs["keras-3.14-tensorflow"], "error")
+    # Four outcomes, never merged: a refusal is not "does not hold", and "not tested" passes
+    # nowhere that the catalog does not name it.
+    assert mirrored.accepts(cat.envs["keras-3.12-tensorflow"], catalog.REFUSES)
+    assert not mirrored.accepts(cat.envs["keras-3.12-tensorflow"], catalog.FAILS)
+    assert not divided.accepts(cat.envs["keras-3.13-jax"], catalog.REFUSES)
+    for env in cat.envs.values():
+        assert not divided.accepts(env, catalog.UNTESTED)
 
 
 @pytest.mark.parametrize(
@@ -180,6 +183,15 @@ def test_scopes_admit_exactly_their_part_of_the_grid(small) -> None:
             "reaches beyond 'runs'",
         ),
         (lambda t: t.replace('statement = "scaled"\n', ""), "field 'statement' is missing"),
+        (lambda t: t.replace("refuses = ", "raises = "), "unknown field(s) raises"),
+        (
+            lambda t: t.replace('refuses = ["keras <3.13', 'refuses = ["keras <3.14'),
+            "'holds' and 'refuses' both cover keras-3.13-tensorflow",
+        ),
+        (
+            lambda t: t + 'untested = ["tf_keras"]\n',
+            "'untested' and 'untested-why' go together",
+        ),
     ],
 )
 def test_malformed_catalog_names_the_claim(small, edit, message) -> None:
@@ -204,7 +216,8 @@ def test_committed_results_cover_the_grid_and_agree() -> None:
 def _copy_claims(tmp_path: Path) -> Path:
     folder = tmp_path / "claims"
     folder.mkdir()
-    for name in (*catalog.FINGERPRINTED, "results.json"):
+    for name in (*catalog.fingerprinted(), "results.json"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(CLAIMS / name, folder / name)
     return folder
 
@@ -227,9 +240,9 @@ def _copy_claims(tmp_path: Path) -> Path:
         ),
         (
             lambda d: d["envs"]["keras-3.15-torch"]["results"]["add-loss-once-unweighted"].update(
-                outcome="error"
+                outcome="not tested"
             ),
-            "expected it to hold, but the outcome is 'error'",
+            "expected it to hold, but the outcome is 'not tested'",
         ),
         (lambda d: d["envs"].pop("keras-3.15-jax"), "do not cover the grid"),
         (lambda d: d.update(fingerprint="0" * 64), "stale"),
@@ -255,6 +268,15 @@ def test_editing_a_proof_makes_the_results_stale(tmp_path: Path) -> None:
         provenance.load_results(catalog.load_catalog(), folder / "results.json", folder)
 
 
+def test_editing_the_code_readers_copy_makes_the_results_stale(tmp_path: Path) -> None:
+    folder = _copy_claims(tmp_path)
+    before = catalog.fingerprint(folder)
+    assert "reader_code/jax_train_step.py" in catalog.fingerprinted(folder)
+    with (folder / "reader_code" / "jax_train_step.py").open("a") as f:
+        f.write("\n# a change\n")
+    assert catalog.fingerprint(folder) != before
+
+
 # --- ranges, boundaries, export -------------------------------------------------------------
 
 
@@ -265,7 +287,7 @@ def test_ranges_are_computed_from_the_results(small) -> None:
         if claim.id == "divided":  # reality: 3.14+ everywhere, but 3.12 on JAX too
             ok = env.line == "tf_keras" or env.version.minor >= 14 or env.id == "keras-3.12-jax"
             return "holds" if ok else "does not hold"
-        return "holds" if claim.expected(env) == "holds" else "error"
+        return claim.expected(env)
 
     results = fake_results(cat, measured)
     divided, mirrored = cat.claims["divided"], cat.claims["mirrored"]
@@ -275,8 +297,9 @@ def test_ranges_are_computed_from_the_results(small) -> None:
     assert ranges.summary(cat, results, divided, "does not hold") == (
         "Keras 3.13 on JAX; Keras 3.12–3.13 on TensorFlow"
     )
-    # An accepted error is stated as "does not hold"; n/a environments appear nowhere.
-    assert ranges.summary(cat, results, mirrored, "does not hold") == "Keras 3.12 on TensorFlow"
+    # A refusal is stated as such, never as "does not hold"; n/a environments appear nowhere.
+    assert ranges.summary(cat, results, mirrored, catalog.REFUSES) == "Keras 3.12 on TensorFlow"
+    assert ranges.summary(cat, results, mirrored, catalog.FAILS) == ""
     found = {
         (b["claim"], b["backend"], b["before"], b["after"]) for b in ranges.boundaries(cat, results)
     }
@@ -297,9 +320,19 @@ def test_export_has_the_documented_shape() -> None:
     assert len({r["env"] for r in records}) >= 45
     assert {r["line"] for r in records} == {"keras", "tf.keras", "tf_keras"}
     assert {r["backend"] for r in records} == {"jax", "tensorflow", "torch"}
-    assert {r["outcome"] for r in records} <= {"holds", "does not hold", "n/a"}
+    assert {r["outcome"] for r in records} <= {*catalog.OUTCOMES, catalog.NA}
+    assert catalog.REFUSES in {r["outcome"] for r in records}
+    base = {"claim", "env", "line", "backend", "versions", "outcome", "numbers"}
     for r in records:
-        assert set(r) == {"claim", "env", "line", "backend", "versions", "outcome", "numbers"}
+        extra = {"refused"} if r["outcome"] == catalog.REFUSES else set()
+        extra |= {"why"} if r["outcome"] == catalog.UNTESTED else set()
+        assert set(r) == base | extra, r
+        if extra == {"refused"}:
+            # The exception's type, after the variant that raised it where a claim has several.
+            assert re.match(r"([\w ,]+: )?[A-Za-z]\w*(Error|Exception)\b", r["refused"]), r
+        # A measured number never hides an exception the outcome does not state.
+        if r["outcome"] in (catalog.HOLDS, catalog.FAILS):
+            assert not re.search(r"\b[A-Z]\w*(Error|Exception)\b", json.dumps(r["numbers"])), r
     json.dumps(exported)  # serialisable as it is
 
 
@@ -335,13 +368,18 @@ def test_prove_fails_naming_the_claim_when_reality_disagrees(monkeypatch, capsys
     with pytest.raises(AssertionError, match=r"claim 'add-loss-once-unweighted' in tf_keras-2.21"):
         page.prove("add-loss-once-unweighted")
     assert "x = 1" in capsys.readouterr().out
-    # A claim expected *not* to hold passes when it does not hold.
+    # Where the catalog says Keras refuses, a refusal passes; "does not hold" does not.
     monkeypatch.setitem(
         proofs.PROOFS,
         "nonscalar-add-loss-summed",
-        lambda lab: proofs.Evidence(holds=False),
+        lambda lab: proofs.Evidence(holds=False, refused="ValueError: shapes"),
     )
     page.prove("nonscalar-add-loss-summed")
+    monkeypatch.setitem(
+        proofs.PROOFS, "nonscalar-add-loss-summed", lambda lab: proofs.Evidence(holds=False)
+    )
+    with pytest.raises(AssertionError, match="but the outcome is 'does not hold'"):
+        page.prove("nonscalar-add-loss-summed")
 
 
 def test_a_claim_gets_one_proof() -> None:
@@ -473,3 +511,18 @@ def test_refused_results_give_the_build_one_located_message(
     assert "Traceback" not in warnings and "sphinx-doc" not in warnings
     assert len(warnings.strip().splitlines()) == 1, warnings  # no undefined label either
     assert not (Path(app.outdir) / "claims.json").exists()
+
+
+def test_a_refusal_is_recorded_in_keras_own_words() -> None:
+    wrapped = ValueError(
+        "Exception encountered when calling Loop.call().\n\n\x1b[1mCould not automatically "
+        "infer the output shape / dtype of 'loop' (of type Loop). Error encountered:\n\n"
+        "`add_loss()` can only be called from inside `build()` or `call()`, on a tensor input. "
+        "Received invalid value: <function <lambda> at 0x7fc5923f7880>\x1b[0m\n\n"
+        "Arguments received by Loop.call():\n  • args=('<KerasTensor shape=(None, 2)>',)"
+    )
+    assert proofs.refusal(wrapped) == (
+        "ValueError: `add_loss()` can only be called from inside `build()` or `call()`, on a "
+        "tensor input. Received invalid value: <function <lambda> at 0x…>"
+    )
+    assert proofs.refusal(NotImplementedError()) == "NotImplementedError"

@@ -64,6 +64,11 @@ class Evidence:
     holds: bool
     numbers: dict = field(default_factory=dict)
     detail: str = ""
+    refused: str = ""
+
+    @property
+    def outcome(self):
+        return "Keras refuses" if self.refused else "holds" if self.holds else "does not hold"
 
 
 def proof(claim_id):
@@ -90,6 +95,8 @@ def _last_line(exc):
 
 @proof("reported-loss")
 def reported_loss(lab):
+    if os.environ.get("FAKE_SETUP_FAILS"):
+        raise RuntimeError("the harness broke before reaching the claim")
     value = lab.keras.reported_loss()
     return Evidence(value == 9.5, {"reported loss": value, "compiled + term": 9.5})
 '''
@@ -266,6 +273,15 @@ def test_a_crash_is_broken_not_disagrees_and_leaves_no_old_record(fake: Grid) ->
     assert record["status"] == "broken"
     assert "broken when it ran" in failed(fake.merge("--check"))
     assert "broken when it ran" in failed(fake.merge())
+
+
+def test_a_setup_failure_is_not_tested_never_does_not_hold(fake: Grid) -> None:
+    out = failed(fake.run("--only", "keras-3.98", "--no-check", env={"FAKE_SETUP_FAILS": "1"}))
+    assert "keras-3.98               DISAGREES" in out
+    assert "expected it to not hold, but the outcome is 'not tested'" in out
+    assert "RuntimeError: the harness broke before reaching the claim" in out
+    record = json.loads((fake.out / "keras-3.98.json").read_text())
+    assert record["results"]["reported-loss"]["outcome"] == "not tested"
 
 
 def test_a_disagreeing_outcome_is_disagrees_naming_the_claim(fake: Grid) -> None:
