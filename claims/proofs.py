@@ -12,7 +12,6 @@ The same code runs on four Keras lines. `Lab` hides the differences that are not
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import math
 import os
@@ -170,27 +169,6 @@ class Lab:
     def backend(self) -> str:
         """The backend doing the maths."""
         return self.keras.backend.backend()
-
-    @property
-    def versions(self) -> dict[str, str]:
-        """Versions of the packages that matter here."""
-        from importlib.metadata import PackageNotFoundError, version
-
-        out = {}
-        for dist in (
-            "tensorflow",
-            "tensorflow-cpu",
-            "keras",
-            "tf-keras",
-            "tensorflow-probability",
-            "jax",
-            "jaxlib",
-            "torch",
-            "numpy",
-        ):
-            with contextlib.suppress(PackageNotFoundError):
-                out[dist] = version(dist)
-        return out
 
     # -- building blocks ----------------------------------------------------------------
 

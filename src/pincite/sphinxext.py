@@ -514,32 +514,33 @@ class CitationCollector(EnvironmentCollector):
         self, app: Sphinx, env: BuildEnvironment, docnames: Set[str], other: BuildEnvironment
     ) -> None:
         """Take the citations of pages read by a parallel worker."""
-        for get in (_citations, _failures):
-            mine, theirs = get(env), get(other)
+        for name in ("pincite_citations", "pincite_failures"):
+            mine, theirs = _per_page(env, name), _per_page(other, name)
             for docname in docnames:
                 if docname in theirs:
-                    mine[docname] = theirs[docname]  # type: ignore[assignment]
+                    mine[docname] = theirs[docname]
 
     def process_doc(self, app: Sphinx, doctree: nodes.document) -> None:
         """Nothing to do here: the directives record while they run."""
 
 
-def _citations(env: BuildEnvironment) -> dict[str, list[CitationRecord]]:
-    """The per-page citations kept in the environment (made on first use)."""
-    found: dict[str, list[CitationRecord]] | None = getattr(env, "pincite_citations", None)
+def _per_page(env: BuildEnvironment, name: str) -> dict[str, Any]:
+    """A per-page table kept in the environment under ``name`` (made on first use)."""
+    found: dict[str, Any] | None = getattr(env, name, None)
     if found is None:
         found = {}
-        setattr(env, "pincite_citations", found)  # noqa: B010  (an attribute Sphinx does not declare)
+        setattr(env, name, found)  # an attribute Sphinx does not declare
     return found
+
+
+def _citations(env: BuildEnvironment) -> dict[str, list[CitationRecord]]:
+    """The per-page citations kept in the environment."""
+    return _per_page(env, "pincite_citations")
 
 
 def _failures(env: BuildEnvironment) -> dict[str, list[str]]:
     """Per page, the citations that could not be produced ("" for the build's start)."""
-    found: dict[str, list[str]] | None = getattr(env, "pincite_failures", None)
-    if found is None:
-        found = {}
-        setattr(env, "pincite_failures", found)  # noqa: B010  (an attribute Sphinx does not declare)
-    return found
+    return _per_page(env, "pincite_failures")
 
 
 def write_manifest(app: Sphinx, exception: Exception | None) -> None:
