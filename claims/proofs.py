@@ -980,8 +980,10 @@ def _variants(lab: Lab, model_class: Any, expect: dict[str, tuple[float, np.ndar
             numbers[f"{name}: reported loss"] = reported
             numbers[f"{name}: gradient applied"] = grad
     for kind, (want_loss, want_grad) in expect.items():
-        numbers[f"{kind}: expected loss"] = want_loss
-        numbers[f"{kind}: expected gradient"] = want_grad
+        # What the sentence predicts (not always what is right: see the claim's statement).
+        numbers[f"{kind}: loss the sentence predicts"] = want_loss
+        numbers[f"{kind}: gradient the sentence predicts"] = want_grad
+    numbers["mse + term, the built-in total"] = mse(W0) + TERM
     return Evidence(holds=reached_all, numbers=numbers, refused=refused if reached_all else "")
 
 

@@ -156,11 +156,15 @@ class ClaimDirective(SphinxDirective):
             return [box]
         holds = ranges.summary(catalog, results, claim, HOLDS)
         fails = ranges.summary(catalog, results, claim, FAILS)
-        box += _para("Holds:", holds or "nowhere in the grid.", ["claim-holds"])
+        refusals = ranges.refusals(catalog, results, claim)
+        nowhere = "nowhere in the grid" + (
+            " for every variant (each is measured below)." if refusals else "."
+        )
+        box += _para("Holds:", holds or nowhere, ["claim-holds"])
         if fails:
             box += _para("Does not hold:", fails + ".", ["claim-fails"])
         # Where the very pattern raises: each exception, as Keras words it, and where.
-        for detail, where in ranges.refusals(catalog, results, claim):
+        for detail, where in refusals:
             refused = nodes.paragraph(classes=["claim-refuses"])
             refused += nodes.strong("", "Keras refuses:")
             refused += nodes.Text(f" {where}, with ")
@@ -251,7 +255,7 @@ class GridRole(SphinxRole):
         return [nodes.inline(text, text, classes=["grid-range"])], []
 
 
-LEGEND = "✓ holds, ✗ does not hold, ⊘ Keras refuses the pattern, ? not tested, · not run."
+LEGEND = "✓ holds, ✗ does not hold, ⊘ Keras refuses the pattern, ? not tested, · not run there."
 
 
 class ClaimsMatrixDirective(SphinxDirective):
