@@ -56,18 +56,18 @@ class BuildError(Exception):
     """A base or overlay could not be built or does not verify (the reason, uv's words)."""
 
 
-def parse_pip_config(listed: str, environ: dict[str, str]) -> dict[str, str]:
-    """pip's effective source settings from ``pip config list`` output and ``PIP_*`` variables.
+def parse_pip_config(listed: dict[str, str], environ: dict[str, str]) -> dict[str, str]:
+    """pip's effective source settings from ``pip config list`` (as ``pincite.index.pip_config``
+    reads it) and ``PIP_*`` variables.
 
     pip lets an environment variable override the install section, which overrides global.
     """
     rank = {"global": 0, "install": 1, ":env:": 2}
     best: dict[str, tuple[int, str]] = {}
-    for line in listed.splitlines():
-        name, _, value = line.partition("=")
+    for name, value in listed.items():
         section, _, key = name.partition(".")
         if key in PIP_SOURCES and section in rank and rank[section] >= best.get(key, (-1, ""))[0]:
-            best[key] = (rank[section], value.strip().strip("'\""))
+            best[key] = (rank[section], value)
     for key in PIP_SOURCES:
         variable = environ.get("PIP_" + key.upper().replace("-", "_"))
         if variable is not None:
@@ -77,16 +77,13 @@ def parse_pip_config(listed: str, environ: dict[str, str]) -> dict[str, str]:
 
 def pip_settings() -> dict[str, str]:
     """pip's configured index, extra indexes, find-links and constraints (asked of pip itself)."""
+    from pincite.errors import FetchError
+    from pincite.index import pip_config
+
     try:
-        listed = subprocess.run(
-            [sys.executable, "-m", "pip", "config", "list"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        listed = ""
+        listed = pip_config()
+    except FetchError:  # no pip to ask: the variables alone
+        listed = {}
     return parse_pip_config(listed, dict(os.environ))
 
 

@@ -402,16 +402,14 @@ def test_a_python_change_is_a_new_base_never_the_old_one(fake: Grid) -> None:
 
 
 def test_uv_gets_exactly_pips_sources(tmp_path: Path) -> None:
-    listed = "\n".join(
-        [
-            "global.index-url='http://127.0.0.1:9/simple'",
-            "global.extra-index-url='file:///a/simple file:///b/simple'",
-            "global.find-links='/opt/one'",
-            "install.find-links='/opt/two'",
-            "global.constraint='/etc/c.txt'",
-            "global.cert='/etc/ssl/x.pem'",
-        ]
-    )
+    listed = {  # as `pip config list` prints it, read by pincite.index.pip_config
+        "global.index-url": "http://127.0.0.1:9/simple",
+        "global.extra-index-url": "file:///a/simple file:///b/simple",
+        "global.find-links": "/opt/one",
+        "install.find-links": "/opt/two",
+        "global.constraint": "/etc/c.txt",
+        "global.cert": "/etc/ssl/x.pem",
+    }
     settings = builder.parse_pip_config(listed, {"PIP_FIND_LINKS": "/opt/env"})
     assert builder.uv_source_args(settings) == [
         "--index-url",

@@ -41,7 +41,7 @@ class IndexFile:
     size: int | None
 
 
-def _pip_config() -> dict[str, str]:
+def pip_config() -> dict[str, str]:
     """pip's settings as ``pip config list`` prints them (pip has no Python API)."""
     pip = [sys.executable, "-m", "pip"]
     if importlib.util.find_spec("pip") is None:  # uv-made environments have no pip
@@ -69,7 +69,7 @@ def default_index_url(configured: str = "") -> str:
         return configured
     if env := os.environ.get("PIP_INDEX_URL"):
         return env
-    settings = _pip_config()
+    settings = pip_config()
     for key in _PIP_INDEX_KEYS:
         if settings.get(key):
             return settings[key].split()[0]
