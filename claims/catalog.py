@@ -21,8 +21,11 @@ from claims.grid import GRID, Env, Grid, GridError, load_grid
 HERE = Path(__file__).resolve().parent
 CATALOG = HERE / "catalog.toml"
 RESULTS = HERE / "results.json"
-#: What the committed results depend on: change any and they are stale.
-FINGERPRINTED = ("proofs.py", "catalog.toml", "grid.toml", "run.py")
+#: What the committed results depend on: change any and they are stale (and every module of
+#: the proofs package, and the reader code).
+FINGERPRINTED = ("catalog.toml", "grid.toml", "run.py")
+#: The proofs: one module per topic in this package (a test's claims folder may hold one file).
+PROOFS_PACKAGE = "proofs"
 #: The code readers copy, which the proofs run as it is: the results depend on it too.
 READER_CODE = "reader_code"
 
@@ -33,6 +36,58 @@ READER_CODE = "reader_code"
 HOLDS, FAILS, REFUSES, UNTESTED = "holds", "does not hold", "Keras refuses", "not tested"
 NA = "n/a"
 OUTCOMES = (HOLDS, FAILS, REFUSES, UNTESTED)
+
+
+#: The axes a claim's sentence can cover, and their values, in the order they are run.
+#: *entry*: how the reader drives the model; *loss*: which kind of layer loss; *execution*:
+#: the default traced step (``tf.function``, ``jax.jit``; PyTorch's default is eager) or
+#: ``compile(run_eagerly=True)``.
+AXES: dict[str, tuple[str, ...]] = {
+    "entry": (
+        "fit", "train_on_batch", "evaluate", "val_loss", "test_on_batch", "call", "custom_loop",
+    ),
+    "loss": ("add_loss", "kernel_regularizer", "activity_regularizer", "kl"),
+    "execution": ("default", "run_eagerly"),
+}  # fmt: skip
+#: Axis values that exist on some lines only, and why: TFP's layers are tf-keras layers.
+ONLY_ON: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
+    ("loss", "kl"): (("tf.keras", "tf_keras"), "TFP's layers are tf-keras layers"),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One combination of a claim's axes: e.g. ``fit``, ``kernel_regularizer``, ``default``."""
+
+    entry: str = ""
+    loss: str = ""
+    execution: str = ""
+
+    @property
+    def label(self) -> str:
+        """``fit · kernel_regularizer · run_eagerly`` (the axes the claim names, in order)."""
+        return " · ".join(v for v in (self.entry, self.loss, self.execution) if v) or "as stated"
+
+    @property
+    def eager(self) -> bool:
+        """Whether the step runs with ``run_eagerly=True``."""
+        return self.execution == "run_eagerly"
+
+    def axes(self) -> dict[str, str]:
+        """The axes this variant sets, by name."""
+        return {k: v for k, v in vars(self).items() if v}
+
+
+def combine(outcomes: list[str]) -> str:
+    """A claim's outcome from its variants': it holds only where every variant holds.
+
+    A variant reached that differs makes it not hold; else one not reached makes it not
+    tested; else one whose pattern Keras refuses makes it "Keras refuses".
+    """
+    for outcome in (FAILS, UNTESTED, REFUSES):
+        if outcome in outcomes:
+            return outcome
+    return HOLDS if outcomes else UNTESTED
 
 
 class CatalogError(Exception):
@@ -89,6 +144,20 @@ class Claim:
     untested: tuple[Scope, ...] = ()
     why: str = ""
     untested_why: str = ""
+    axes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def variants(self, env: Env) -> list[Variant]:
+        """Every combination of the claim's axes that exists in ``env``, in run order."""
+        values = [
+            [
+                v
+                for v in these
+                if (name, v) not in ONLY_ON or env.line in ONLY_ON[(name, v)][0]
+            ]
+            for name, these in self.axes
+        ]
+        names = [name for name, _ in self.axes]
+        return [Variant(**dict(zip(names, combo, strict=True))) for combo in itertools.product(*values)]
 
     def expected(self, env: Env) -> str:
         """The outcome the catalog expects in ``env`` (``n/a`` where the claim is not run)."""
@@ -139,7 +208,7 @@ def load_catalog(path: Path = CATALOG, grid_path: Path = GRID) -> Catalog:
                 raise CatalogError(f"{where}: field {key!r} is missing")
         where = f"{where} ({raw['id']})"
         unknown = set(raw) - {"id", "statement", "holds", "runs", "refuses", "untested", "why",
-                              "untested-why"}  # fmt: skip
+                              "untested-why", "variants"}  # fmt: skip
         if unknown:
             raise CatalogError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         try:
@@ -151,6 +220,7 @@ def load_catalog(path: Path = CATALOG, grid_path: Path = GRID) -> Catalog:
             raise CatalogError(f"{where}: {exc}") from None
         if raw["id"] in claims:
             raise CatalogError(f"{where}: duplicate id")
+        axes = _parse_axes(raw.get("variants", {}), where)
         untested_why = raw.get("untested-why", "").strip()
         if bool(untested) != bool(untested_why):
             raise CatalogError(f"{where}: 'untested' and 'untested-why' go together")
@@ -163,6 +233,7 @@ def load_catalog(path: Path = CATALOG, grid_path: Path = GRID) -> Catalog:
             untested,
             raw.get("why", "").strip(),
             untested_why,
+            axes,
         )
         scopes = {"holds": holds, "refuses": refuses, "untested": untested}
         for name, these in scopes.items():
@@ -179,6 +250,34 @@ def load_catalog(path: Path = CATALOG, grid_path: Path = GRID) -> Catalog:
     if not claims:
         raise CatalogError(f"{path}: needs at least one [[claim]]")
     return Catalog(grid=grid, claims=claims)
+
+
+def _parse_axes(raw: object, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``variants = {entry = [...], loss = [...]}`` -> the axes, in AXES order, checked."""
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: 'variants' must be a table of axes")
+    unknown = set(raw) - set(AXES)
+    if unknown:
+        raise CatalogError(
+            f"{where}: unknown variant axis {', '.join(sorted(unknown))} (known: {', '.join(AXES)})"
+        )
+    axes = []
+    for name, known in AXES.items():
+        if name not in raw:
+            continue
+        values = raw[name]
+        if not isinstance(values, list) or not values:
+            raise CatalogError(f"{where}: variants.{name} must be a non-empty list")
+        wrong = [v for v in values if v not in known]
+        if wrong:
+            raise CatalogError(
+                f"{where}: variants.{name} has no value {', '.join(map(repr, wrong))} "
+                f"(known: {', '.join(known)})"
+            )
+        if len(set(values)) != len(values):
+            raise CatalogError(f"{where}: variants.{name} repeats a value")
+        axes.append((name, tuple(values)))
+    return tuple(axes)
 
 
 def load_catalog_in(folder: Path) -> Catalog:
@@ -200,8 +299,13 @@ def fingerprint(folder: Path = HERE) -> str:
 
 def fingerprinted(folder: Path = HERE) -> list[str]:
     """The files the results depend on: the specs, the runner, the proofs, the reader code."""
-    code = sorted(p.relative_to(folder).as_posix() for p in (folder / READER_CODE).glob("*.py"))
-    return [*FINGERPRINTED, *code]
+    code = sorted(
+        p.relative_to(folder).as_posix()
+        for sub in (PROOFS_PACKAGE, READER_CODE)
+        for p in (folder / sub).glob("*.py")
+    )
+    single = [f"{PROOFS_PACKAGE}.py"] if (folder / f"{PROOFS_PACKAGE}.py").exists() else []
+    return [*single, *FINGERPRINTED, *code]
 
 
 def disagreement(claim: Claim, env: Env, outcome: str) -> str | None:

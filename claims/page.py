@@ -67,11 +67,17 @@ def prove(claim_id: str) -> None:
     for env, lab in _LABS.items():
         if claim.expected(catalog.envs[env]) == NA:
             continue
-        evidence = proofs.PROOFS[claim_id](lab)
-        outcome = evidence.outcome
+        res = proofs.run_claim(lab, claim, catalog.envs[env])
+        outcome = res["outcome"]
         said = VERDICT.get(outcome, outcome)
         print(f"── {env} ({lab.keras.__name__} {lab.keras.__version__}): {said}")
-        print(evidence.table(), end="\n\n")
+        for variant in res["variants"]:
+            print(f"   {variant['variant']}: {VERDICT.get(variant['outcome'], variant['outcome'])}")
+        shown = next((v for v in res["variants"] if v["outcome"] == outcome), None)
+        if shown is not None:
+            print(f"   numbers of {shown['variant']}:")
+            print(proofs.Evidence(holds=True, numbers=shown["numbers"]).table(), end="")
+            print(f"\n   {shown['detail']}" if shown["detail"] else "", end="\n\n")
         if problem := disagreement(claim, catalog.envs[env], outcome):
             raise AssertionError(
                 f"{problem}; measured by this page's kernel: compare the grid with "

@@ -219,8 +219,24 @@ def compare(committed: dict, fresh: dict[str, dict]) -> list[str]:
                     f"{env_id} {claim_id}: outcome committed {was['outcome']!r}, "
                     f"measured {res['outcome']!r}"
                 )
-            for key in sorted(set(was["numbers"]) | set(res["numbers"])):
-                a, b = was["numbers"].get(key, "(absent)"), res["numbers"].get(key, "(absent)")
-                if not same_number(a, b):
-                    differ.append(f"{env_id} {claim_id}: {key!r} committed {a!r}, measured {b!r}")
+            old_variants = {v["variant"]: v for v in was.get("variants", [])}
+            for variant in res["variants"]:
+                where = f"{env_id} {claim_id} [{variant['variant']}]"
+                before = old_variants.pop(variant["variant"], None)
+                if before is None:
+                    differ.append(f"{where}: not in the committed results")
+                    continue
+                if before["outcome"] != variant["outcome"]:
+                    differ.append(
+                        f"{where}: outcome committed {before['outcome']!r}, "
+                        f"measured {variant['outcome']!r}"
+                    )
+                a, b = before["numbers"], variant["numbers"]
+                for key in sorted(set(a) | set(b)):
+                    x, y = a.get(key, "(absent)"), b.get(key, "(absent)")
+                    if not same_number(x, y):
+                        differ.append(f"{where}: {key!r} committed {x!r}, measured {y!r}")
+            differ.extend(
+                f"{env_id} {claim_id} [{name}]: committed, not measured" for name in old_variants
+            )
     return differ

@@ -6,6 +6,7 @@ TensorFlow, PyTorch; tf.keras 2.12–2.15". Pure Python.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -62,6 +63,15 @@ def spans(
 ) -> list[Span]:
     """Where ``claim`` has ``outcome`` (and, if given, that ``detail``: one exception), as runs
     of adjacent releases, grouped by backend."""
+    return spans_where(
+        catalog,
+        lambda env: outcome_of(claim, env, results) == outcome
+        and (detail is None or detail_of(claim, env, results) == detail),
+    )
+
+
+def spans_where(catalog: Catalog, matches: Callable[[Env], bool]) -> list[Span]:
+    """The environments ``matches`` admits, as runs of adjacent releases grouped by backend."""
     grid = catalog.grid
     out: list[Span] = []
     for line_id, line in grid.lines.items():
@@ -74,9 +84,7 @@ def spans(
             runs: list[list[str]] = []
             previous_matched = False
             for env in envs:
-                matched = outcome_of(claim, env, results) == outcome and (
-                    detail is None or detail_of(claim, env, results) == detail
-                )
+                matched = matches(env)
                 if matched and previous_matched:
                     runs[-1][1] = env.minor
                 elif matched:
@@ -90,6 +98,41 @@ def spans(
             groups.setdefault(runs_, []).append(backend)
         for runs_, backends in groups.items():
             out.append(Span(line_id, tuple(backends), runs_))
+    return out
+
+
+def variants_of(claim: Claim, env: Env, results: dict) -> dict[str, dict]:
+    """The claim's variants as run in ``env``, by label (empty where it is not run)."""
+    res = results["envs"][env.id]["results"].get(claim.id) or {}
+    return {v["variant"]: v for v in res.get("variants", [])}
+
+
+def variant_differences(
+    catalog: Catalog, results: dict, claim: Claim
+) -> list[tuple[str, str, str, str]]:
+    """Where a variant's outcome is not the claim's: (variant, its outcome, where, detail).
+
+    A claim holds in an environment only where all its variants hold; these are the variants
+    that make the difference, said where they do.
+    """
+    found: dict[tuple[str, str, str], None] = {}
+    for env in catalog.envs.values():
+        combined = outcome_of(claim, env, results)
+        for label, variant in variants_of(claim, env, results).items():
+            if variant["outcome"] != combined:
+                found[(label, variant["outcome"], variant.get("detail", ""))] = None
+    out = []
+    for label, outcome, detail in found:
+        where = spans_where(
+            catalog,
+            lambda env, label=label, outcome=outcome, detail=detail: (
+                (v := variants_of(claim, env, results).get(label)) is not None
+                and v["outcome"] == outcome
+                and v.get("detail", "") == detail
+                and outcome != outcome_of(claim, env, results)
+            ),
+        )
+        out.append((label, outcome, "; ".join(describe(catalog, s) for s in where), detail))
     return out
 
 
@@ -159,7 +202,7 @@ def export(catalog: Catalog, results: dict) -> dict:
                 "backend": env.backend,
                 "versions": run["versions"],
                 "outcome": outcome_of(claim, env, results),
-                "numbers": dict(res.get("numbers", {})),
+                "variants": list(res.get("variants", [])),
             }
             # What Keras raised where it refuses the pattern, and why a claim was not tested.
             if record["outcome"] == REFUSES:
@@ -170,6 +213,7 @@ def export(catalog: Catalog, results: dict) -> dict:
     return {
         "fingerprint": results["fingerprint"],
         "claims": {c.id: c.statement for c in catalog.claims.values()},
+        "axes": {c.id: dict(c.axes) for c in catalog.claims.values()},
         "results": records,
     }
 

@@ -24,7 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
 
-from claims.catalog import HERE, NA, UNTESTED, disagreement, fingerprint, load_catalog_in
+from claims.catalog import HERE, NA, disagreement, fingerprint, load_catalog_in
 from claims.provenance import AGREES, DISAGREES, MANIFEST, identity_digest, reported_names
 from pincite.atomic import write_atomic
 
@@ -35,10 +35,15 @@ DISAGREES_EXIT = 3
 
 
 def load_proofs(folder: Path) -> ModuleType:
-    """The proofs module of a claims folder (this package's, or one a test builds)."""
-    spec = importlib.util.spec_from_file_location("claims.proofs", folder / "proofs.py")
+    """The proofs of a claims folder: this package's ``proofs/`` (one module per topic), or
+    the one ``proofs.py`` a test builds."""
+    package = folder / "proofs" / "__init__.py"
+    if folder.resolve() == HERE and package.exists():
+        return importlib.import_module("claims.proofs")
+    path = package if package.exists() else folder / "proofs.py"
+    spec = importlib.util.spec_from_file_location("claims.proofs", path)
     if spec is None or spec.loader is None:
-        raise SystemExit(f"{folder / 'proofs.py'}: cannot be loaded")
+        raise SystemExit(f"{path}: cannot be loaded")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while it loads
     spec.loader.exec_module(module)
@@ -100,21 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         expected = claim.expected(env)
         if expected == NA:
             continue
-        began_claim = time.perf_counter()
-        try:
-            evidence = proofs.PROOFS[claim.id](lab)
-            outcome = evidence.outcome
-            numbers = {k: _plain(v) for k, v in evidence.numbers.items()}
-            detail = evidence.refused or evidence.detail
-        except Exception as exc:  # the proof never reached its claim: not tested, never a pass
-            outcome, numbers = UNTESTED, {}
-            detail = f"{type(exc).__name__}: {proofs._last_line(exc)}"
-        results[claim.id] = {
-            "outcome": outcome,
-            "numbers": numbers,
-            "detail": detail,
-            "seconds": round(time.perf_counter() - began_claim, 3),
-        }
+        results[claim.id] = res = proofs.run_claim(lab, claim, env)
+        outcome, detail = res["outcome"], res["detail"]
         problem = disagreement(claim, env, outcome)
         if problem:
             disagree.append(problem + (f" ({detail})" if detail else ""))
@@ -140,15 +132,6 @@ def main(argv: list[str] | None = None) -> int:
     for problem in disagree:
         print(problem)
     return DISAGREES_EXIT if disagree else 0
-
-
-def _plain(value):
-    """JSON-friendly numbers (NumPy arrays and scalars become lists and floats)."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 if __name__ == "__main__":

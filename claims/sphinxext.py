@@ -177,6 +177,22 @@ class ClaimDirective(SphinxDirective):
                 f"{untested} ({claim.untested_why or 'see the run'}).",
                 ["claim-untested"],
             )
+        if claim.axes:
+            axes = " × ".join(f"{name} {', '.join(values)}" for name, values in claim.axes)
+            box += _para("Variants run:", f"{axes}: the claim holds where every variant holds.",
+                         ["claim-variants"])  # fmt: skip
+        differ = ranges.variant_differences(catalog, results, claim)
+        if differ:
+            box += nodes.paragraph("", "", nodes.strong("", "Where variants differ:"))
+            items = nodes.bullet_list(classes=["claim-variant-differences"])
+            for label, outcome, where, detail in differ:
+                item = nodes.paragraph()
+                item += nodes.literal(label, label)
+                item += nodes.Text(f" {outcome} on {where}" + (", with " if detail else "."))
+                if detail:
+                    item += nodes.literal(detail, detail)
+                items += nodes.list_item("", item)
+            box += items
         if claim.why:
             why, _ = self.parse_inline(claim.why, lineno=self.lineno)
             box += nodes.paragraph("", "", nodes.strong("", "Why: "), *why)
@@ -185,11 +201,14 @@ class ClaimDirective(SphinxDirective):
         if example is None:  # a refused step can still measure its other variants
             example = ranges.example_env(catalog, results, claim, REFUSES)
             where = "where Keras refuses"
-        res = results["envs"][example.id]["results"][claim_id] if example else {}
-        if example is not None and res.get("numbers"):
-            lines = [f"{k} = {_fmt(v)}" for k, v in res["numbers"].items()]
-            if res.get("detail"):
-                lines.append(res["detail"])
+        if example is not None:
+            res = results["envs"][example.id]["results"][claim_id]
+            lines = [f"{v['variant']}: {v['outcome']}" for v in res["variants"]]
+            shown = next(v for v in res["variants"] if v["outcome"] == res["outcome"])
+            lines += ["", f"{shown['variant']}:"]
+            lines += [f"  {k} = {_fmt(v)}" for k, v in shown["numbers"].items()]
+            if shown.get("detail"):
+                lines.append(f"  {shown['detail']}")
             box += nodes.paragraph("", f"Measured {where}, {example.label}:")
             numbers = nodes.literal_block(
                 "\n".join(lines), "\n".join(lines), classes=["claim-numbers"]
@@ -211,6 +230,36 @@ class ClaimDirective(SphinxDirective):
         )
         self.set_source_info(box)
         return [box]
+
+
+class ClaimCodeDirective(SphinxDirective):
+    """``claim-code <id>``: the source of the claim's proof, as it runs on the grid."""
+
+    required_arguments = 1
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        import inspect
+
+        from claims import proofs
+
+        claim_id = self.arguments[0]
+        func = proofs.PROOFS.get(claim_id)
+        if func is None:
+            _warn(self.get_location(), f"claim-code: no proof for claim {claim_id!r}")
+            return []
+        path = Path(inspect.getsourcefile(func) or "")
+        self.env.note_dependency(str(path))
+        lines, first = inspect.getsourcelines(func)
+        code = "".join(lines).rstrip("\n")
+        block = nodes.literal_block(code, code, classes=["claim-code"])
+        block["language"] = "python"
+        block["linenos"] = True
+        block["highlight_args"] = {"linenostart": first}
+        where = path.relative_to(CATALOG.parent.parent).as_posix()
+        caption = nodes.paragraph("", "", nodes.Text("The proof, "), nodes.literal(where, where),
+                                  nodes.Text(f", line {first}:"))  # fmt: skip
+        return [caption, block]
 
 
 def _count(catalog: Catalog, claim: Any) -> int:
@@ -367,6 +416,7 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_enumerable_node(claim_box, "claim", claim_title, html=visitors, text=visitors)
     app.add_directive("claim", ClaimDirective)
     app.add_directive("claims-matrix", ClaimsMatrixDirective)
+    app.add_directive("claim-code", ClaimCodeDirective)
     app.add_role("grid", GridRole())
     app.add_role("claim-holds", ClaimRangeRole(HOLDS))
     app.add_role("claim-fails", ClaimRangeRole(FAILS))
@@ -376,7 +426,7 @@ def setup(app: Any) -> dict[str, Any]:
     # Bump env_version whenever the nodes this extension builds change: pages are re-read.
     return {
         "version": "2",
-        "env_version": 5,
+        "env_version": 6,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

@@ -63,7 +63,11 @@ def _execution_fingerprint() -> str:
             parts.append(f"{dist}=={metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             parts.append(f"{dist} absent")
-    for name in ("proofs.py", "page.py", "catalog.py", "catalog.toml"):
+    sources = ["page.py", "catalog.py", "catalog.toml", *sorted(
+        p.relative_to(CLAIMS).as_posix() for sub in ("proofs", "reader_code")
+        for p in (CLAIMS / sub).glob("*.py")
+    )]  # fmt: skip
+    for name in sources:
         parts.append(hashlib.sha256((CLAIMS / name).read_bytes()).hexdigest())
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 

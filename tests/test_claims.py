@@ -76,7 +76,10 @@ def fake_results(cat: catalog.Catalog, outcome) -> dict:
         results = {}
         for claim in cat.claims.values():
             if claim.expected(env) != catalog.NA:
-                results[claim.id] = {"outcome": outcome(claim, env), "numbers": {"x": 1.0}}
+                got = outcome(claim, env)
+                variant = {"variant": "fit", "axes": {"entry": "fit"}, "outcome": got,
+                           "numbers": {"x": 1.0}}  # fmt: skip
+                results[claim.id] = {"outcome": got, "variants": [variant]}
         envs[env.id] = {"env": env.id, "versions": {"keras": env.release}, "results": results}
     return {"fingerprint": "f", "envs": envs}
 
@@ -155,6 +158,60 @@ def test_every_claim_has_exactly_one_proof() -> None:
     assert set(proofs.PROOFS) == set(catalog.load_catalog().claims)
 
 
+def test_variants_are_every_combination_of_the_named_axes() -> None:
+    cat = catalog.load_catalog()
+    claim = cat.claims["loss-weights-skip-layer-losses"]
+    keras3 = claim.variants(cat.envs["keras-3.15-jax"])
+    tf2 = claim.variants(cat.envs["tf_keras-2.21"])
+    assert len(keras3) == 2 * 3 * 2 and len(tf2) == 2 * 4 * 2  # TFP's KL on the Keras 2 lines
+    assert keras3[0].label == "fit · add_loss · default"
+    assert {v.loss for v in tf2} - {v.loss for v in keras3} == {"kl"}
+    assert all(c.axes for c in cat.claims.values()), "every claim names its variants"
+
+
+@pytest.mark.parametrize(
+    ("variants", "message"),
+    [
+        ('{ entry = ["fitt"] }', "variants.entry has no value 'fitt' (known: fit,"),
+        ('{ loop = ["fit"] }', "unknown variant axis loop"),
+        ("{ entry = [] }", "variants.entry must be a non-empty list"),
+        ('{ loss = ["add_loss", "add_loss"] }', "variants.loss repeats a value"),
+    ],
+)
+def test_bad_variants_get_a_located_message(small, variants, message) -> None:
+    path, grid_path = small
+    text = path.read_text().replace("[[claim]]\n", f"[[claim]]\nvariants = {variants}\n", 1)
+    path.write_text(text)
+    with pytest.raises(catalog.CatalogError, match=re.escape(message)) as info:
+        catalog.load_catalog(path, grid_path)
+    assert "[[claim]] #1" in str(info.value)
+
+
+def test_a_claim_combines_its_variants_without_blurring_outcomes() -> None:
+    H, F, R, U = catalog.HOLDS, catalog.FAILS, catalog.REFUSES, catalog.UNTESTED
+    assert catalog.combine([H, H]) == H
+    assert catalog.combine([H, R]) == R  # a refused variant is behaviour, not a failure
+    assert catalog.combine([R, U, H]) == U  # one variant not reached: not tested
+    assert catalog.combine([U, F]) == F  # reached and different: does not hold
+    assert catalog.combine([]) == U
+
+
+def test_a_variant_whose_setup_fails_is_not_tested_and_the_others_still_run(monkeypatch) -> None:
+    cat = catalog.load_catalog()
+    claim = cat.claims["add-loss-once-unweighted"]
+
+    def flaky(lab, v):
+        if v.eager:
+            raise RuntimeError("harness broke")
+        return proofs.Evidence(holds=True, numbers={"loss": 1.0})
+
+    monkeypatch.setitem(proofs.PROOFS, claim.id, flaky)
+    res = proofs.run_claim(None, claim, cat.envs["keras-3.15-jax"])
+    assert [v["outcome"] for v in res["variants"]] == [catalog.HOLDS, catalog.UNTESTED] * 2
+    assert res["outcome"] == catalog.UNTESTED
+    assert res["detail"] == "RuntimeError: harness broke"
+
+
 def test_scopes_admit_exactly_their_part_of_the_grid(small) -> None:
     cat = catalog.load_catalog(*small)
     mirrored, divided = cat.claims["mirrored"], cat.claims["divided"]
@@ -228,7 +285,7 @@ def _copy_claims(tmp_path: Path) -> Path:
         (lambda d: d["envs"]["tf.keras-2.15"]["results"].pop("tfp-kl-weight"), "missing"),
         (
             lambda d: d["envs"]["tf.keras-2.15"]["results"].__setitem__(
-                "new-claim", {"outcome": "holds", "numbers": {}}
+                "new-claim", {"outcome": "holds", "variants": []}
             ),
             "unknown",
         ),
@@ -261,7 +318,8 @@ def test_results_not_matching_the_claims_are_refused(tmp_path: Path, edit, messa
 def test_editing_a_proof_makes_the_results_stale(tmp_path: Path) -> None:
     folder = _copy_claims(tmp_path)
     before = catalog.fingerprint(folder)
-    with (folder / "proofs.py").open("a") as f:
+    assert "proofs/pitfalls.py" in catalog.fingerprinted(folder)  # every topic module
+    with (folder / "proofs" / "pitfalls.py").open("a") as f:
         f.write("\n# a change\n")
     assert catalog.fingerprint(folder) != before
     with pytest.raises(catalog.CatalogError, match="stale"):
@@ -322,7 +380,7 @@ def test_export_has_the_documented_shape() -> None:
     assert {r["backend"] for r in records} == {"jax", "tensorflow", "torch"}
     assert {r["outcome"] for r in records} <= {*catalog.OUTCOMES, catalog.NA}
     assert catalog.REFUSES in {r["outcome"] for r in records}
-    base = {"claim", "env", "line", "backend", "versions", "outcome", "numbers"}
+    base = {"claim", "env", "line", "backend", "versions", "outcome", "variants"}
     for r in records:
         extra = {"refused"} if r["outcome"] == catalog.REFUSES else set()
         extra |= {"why"} if r["outcome"] == catalog.UNTESTED else set()
@@ -332,7 +390,14 @@ def test_export_has_the_documented_shape() -> None:
             assert re.match(r"([\w ,]+: )?[A-Za-z]\w*(Error|Exception)\b", r["refused"]), r
         # A measured number never hides an exception the outcome does not state.
         if r["outcome"] in (catalog.HOLDS, catalog.FAILS):
-            assert not re.search(r"\b[A-Z]\w*(Error|Exception)\b", json.dumps(r["numbers"])), r
+            numbers = [v["numbers"] for v in r["variants"]]
+            assert not re.search(r"\b[A-Z]\w*(Error|Exception)\b", json.dumps(numbers)), r
+        # Every variant the catalog names for the claim was run, with its own outcome.
+        if r["outcome"] != catalog.NA:
+            claim = cat.claims[r["claim"]]
+            labels = [v.label for v in claim.variants(cat.envs[r["env"]])]
+            assert [v["variant"] for v in r["variants"]] == labels, r["claim"]
+            assert catalog.combine([v["outcome"] for v in r["variants"]]) == r["outcome"]
     json.dumps(exported)  # serialisable as it is
 
 
@@ -363,7 +428,7 @@ def test_prove_fails_naming_the_claim_when_reality_disagrees(monkeypatch, capsys
     monkeypatch.setitem(
         proofs.PROOFS,
         "add-loss-once-unweighted",
-        lambda lab: proofs.Evidence(holds=False, numbers={"x": 1.0}),
+        lambda lab, v: proofs.Evidence(holds=False, numbers={"x": 1.0}),
     )
     with pytest.raises(AssertionError, match=r"claim 'add-loss-once-unweighted' in tf_keras-2.21"):
         page.prove("add-loss-once-unweighted")
@@ -372,11 +437,11 @@ def test_prove_fails_naming_the_claim_when_reality_disagrees(monkeypatch, capsys
     monkeypatch.setitem(
         proofs.PROOFS,
         "nonscalar-add-loss-summed",
-        lambda lab: proofs.Evidence(holds=False, refused="ValueError: shapes"),
+        lambda lab, v: proofs.Evidence(holds=False, refused="ValueError: shapes"),
     )
     page.prove("nonscalar-add-loss-summed")
     monkeypatch.setitem(
-        proofs.PROOFS, "nonscalar-add-loss-summed", lambda lab: proofs.Evidence(holds=False)
+        proofs.PROOFS, "nonscalar-add-loss-summed", lambda lab, v: proofs.Evidence(holds=False)
     )
     with pytest.raises(AssertionError, match="but the outcome is 'does not hold'"):
         page.prove("nonscalar-add-loss-summed")
@@ -384,7 +449,7 @@ def test_prove_fails_naming_the_claim_when_reality_disagrees(monkeypatch, capsys
 
 def test_a_claim_gets_one_proof() -> None:
     with pytest.raises(ValueError, match="claim 'add-loss-once-unweighted' has two proofs"):
-        proofs.proof("add-loss-once-unweighted")(lambda lab: proofs.Evidence(holds=True))
+        proofs.proof("add-loss-once-unweighted")(lambda lab, v: proofs.Evidence(holds=True))
 
 
 def test_one_comparison_of_an_outcome_with_the_catalog() -> None:
