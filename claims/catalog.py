@@ -149,15 +149,13 @@ class Claim:
     def variants(self, env: Env) -> list[Variant]:
         """Every combination of the claim's axes that exists in ``env``, in run order."""
         values = [
-            [
-                v
-                for v in these
-                if (name, v) not in ONLY_ON or env.line in ONLY_ON[(name, v)][0]
-            ]
+            [v for v in these if (name, v) not in ONLY_ON or env.line in ONLY_ON[(name, v)][0]]
             for name, these in self.axes
         ]
         names = [name for name, _ in self.axes]
-        return [Variant(**dict(zip(names, combo, strict=True))) for combo in itertools.product(*values)]
+        return [
+            Variant(**dict(zip(names, combo, strict=True))) for combo in itertools.product(*values)
+        ]
 
     def expected(self, env: Env) -> str:
         """The outcome the catalog expects in ``env`` (``n/a`` where the claim is not run)."""

@@ -65,8 +65,10 @@ def spans(
     of adjacent releases, grouped by backend."""
     return spans_where(
         catalog,
-        lambda env: outcome_of(claim, env, results) == outcome
-        and (detail is None or detail_of(claim, env, results) == detail),
+        lambda env: (
+            outcome_of(claim, env, results) == outcome
+            and (detail is None or detail_of(claim, env, results) == detail)
+        ),
     )
 
 
@@ -123,16 +125,18 @@ def variant_differences(
                 found[(label, variant["outcome"], variant.get("detail", ""))] = None
     out = []
     for label, outcome, detail in found:
-        where = spans_where(
-            catalog,
-            lambda env, label=label, outcome=outcome, detail=detail: (
-                (v := variants_of(claim, env, results).get(label)) is not None
-                and v["outcome"] == outcome
-                and v.get("detail", "") == detail
+
+        def differs(env: Env, label: str = label, outcome: str = outcome, detail: str = detail):
+            variant = variants_of(claim, env, results).get(label)
+            return (
+                variant is not None
+                and variant["outcome"] == outcome
+                and variant.get("detail", "") == detail
                 and outcome != outcome_of(claim, env, results)
-            ),
-        )
-        out.append((label, outcome, "; ".join(describe(catalog, s) for s in where), detail))
+            )
+
+        where = "; ".join(describe(catalog, s) for s in spans_where(catalog, differs))
+        out.append((label, outcome, where, detail))
     return out
 
 

@@ -254,7 +254,9 @@ def test_a_record_says_what_produced_it_and_where(fake: Grid) -> None:
     (venv,) = fake.venvs()
     manifest = json.loads((venv / provenance.MANIFEST).read_text())
     assert record["base"] == {"id": "stand-in", "identity": provenance.identity_digest(manifest)}
-    assert fake.load_results()["envs"]["keras-3.98"]["results"]["reported-loss"]["variants"][0]["numbers"] == {
+    assert fake.load_results()["envs"]["keras-3.98"]["results"]["reported-loss"]["variants"][0][
+        "numbers"
+    ] == {
         "reported loss": 7.0,
         "compiled + term": 9.5,
     }
@@ -381,13 +383,17 @@ def test_a_results_file_edited_to_misfile_is_refused(fake: Grid) -> None:
 # 5. a hand-edited number is accepted
 def test_a_hand_edited_number_is_caught_by_the_run_and_by_check(fake: Grid) -> None:
     data = json.loads(fake.results.read_text())
-    data["envs"]["keras-3.99"]["results"]["reported-loss"]["variants"][0]["numbers"]["reported loss"] = 7.25
+    data["envs"]["keras-3.99"]["results"]["reported-loss"]["variants"][0]["numbers"][
+        "reported loss"
+    ] = 7.25
     fake.results.write_text(json.dumps(data))
     message = "keras-3.99 reported-loss [as stated]: 'reported loss' committed 7.25, measured 9.5"
     assert message in failed(fake.run("--only", "keras-3.99"))  # the test command's own check
     assert message in failed(fake.merge("--check"))
     # Within the stated tolerance, a re-measured number is the same number.
-    data["envs"]["keras-3.99"]["results"]["reported-loss"]["variants"][0]["numbers"]["reported loss"] = 9.5000001
+    data["envs"]["keras-3.99"]["results"]["reported-loss"]["variants"][0]["numbers"][
+        "reported loss"
+    ] = 9.5000001
     fake.results.write_text(json.dumps(data))
     assert "matches the runs: 2 environments" in ok(fake.merge("--check"))
 

@@ -8,8 +8,7 @@ from typing import Any
 
 from claims.catalog import Variant
 from claims.proofs import Evidence, proof
-from claims.proofs.lab import LR, W0, X, Y, Lab, close, mse, mse_grad
-
+from claims.proofs.lab import LR, W0, Lab, X, Y, close, mse, mse_grad
 
 _STRATEGIES: dict[int, Any] = {}
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from claims.catalog import Variant
 from claims.proofs import Evidence, proof, refusal
-from claims.proofs.lab import LR, W0, X, Y, Lab, close, mse, mse_grad
+from claims.proofs.lab import LR, W0, Lab, X, Y, close, mse, mse_grad
 
 
 @proof("custom-compute-loss-reproduces")
@@ -184,7 +184,9 @@ def guide_train_step_model(keras: Any, return_losses: bool = False) -> Any:
     return GuideModel
 
 
-def custom_step(lab: Lab, model_class: Any, v: Variant, loss_count: int, grad_count: int) -> Evidence:
+def custom_step(
+    lab: Lab, model_class: Any, v: Variant, loss_count: int, grad_count: int
+) -> Evidence:
     """One step of ``model_class`` by the variant's entry point: is the layer loss counted
     ``loss_count`` times in the reported loss and ``grad_count`` times in the gradient?"""
     keras = lab.keras

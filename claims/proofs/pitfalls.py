@@ -8,7 +8,7 @@ import numpy as np
 
 from claims.catalog import Variant
 from claims.proofs import Evidence, proof, refusal
-from claims.proofs.lab import LR, PENALTY, TERM, W0, W_AFTER, X, Lab, close, mse, reader_module
+from claims.proofs.lab import LR, PENALTY, TERM, W0, W_AFTER, Lab, X, close, mse, reader_module
 
 
 @proof("symbolic-add-loss-refused")
@@ -147,7 +147,9 @@ def _loop_counts(lab: Lab, v: Variant, wrap: Any, ys: np.ndarray, counts: int) -
         reported = lab.train(model, v, XS, ys)
     except Exception as exc:  # a term added inside the backend's loop cannot leave it
         return Evidence(holds=False, numbers=numbers, refused=refusal(exc))
-    return Evidence(holds=close(reported, COMPILED + counts), numbers={"reported loss": reported, **numbers})
+    return Evidence(
+        holds=close(reported, COMPILED + counts), numbers={"reported loss": reported, **numbers}
+    )
 
 
 @proof("time-distributed-add-loss-per-step")

@@ -9,7 +9,7 @@ import numpy as np
 
 from claims.catalog import Variant
 from claims.proofs import Evidence, proof, refusal
-from claims.proofs.lab import LR, PENALTY, W0, X, Y, Lab, close, mse, mse_grad
+from claims.proofs.lab import LR, PENALTY, W0, Lab, X, Y, close, mse, mse_grad
 
 #: Half the samples weighted 0: a weighted mean and a mean over the batch then differ by 2x.
 SAMPLE_WEIGHT = np.array([1.0, 0.0, 1.0, 0.0], dtype="float32")
@@ -72,7 +72,9 @@ def sample_and_class_weights_skip_layer_losses(lab: Lab, v: Variant) -> Evidence
         numbers[f"{name}: reported loss with it"] = reported
         numbers[f"{name}: difference (the layer loss is {term.value():g})"] = reported - compiled
         numbers[f"{name}: difference of the gradients applied"] = extra_grad
-        holds = holds and close(reported - compiled, term.value()) and close(extra_grad, term.grad())
+        holds = (
+            holds and close(reported - compiled, term.value()) and close(extra_grad, term.grad())
+        )
     numbers["the layer loss's gradient"] = term.grad()
     return Evidence(holds=holds, numbers=numbers)
 
@@ -129,7 +131,12 @@ def masked_loss_divides_by_unmasked_steps(lab: Lab, v: Variant) -> Evidence:
     ``add_loss`` term is added unmasked, once."""
     keras = lab.keras
     xs = np.array(
-        [[[1.0], [2.0], [0.0]], [[1.0], [0.0], [0.0]], [[2.0], [1.0], [3.0]], [[1.0], [1.0], [0.0]]],
+        [
+            [[1.0], [2.0], [0.0]],
+            [[1.0], [0.0], [0.0]],
+            [[2.0], [1.0], [3.0]],
+            [[1.0], [1.0], [0.0]],
+        ],
         dtype="float32",
     )
     ys = np.ones((4, 3, 1), dtype="float32")

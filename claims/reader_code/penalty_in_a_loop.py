@@ -11,7 +11,9 @@ import keras
 def time_distributed_model(steps):
     inputs = keras.Input(shape=(steps, 2))
     dense = keras.layers.Dense(
-        1, use_bias=False, kernel_initializer="ones",
+        1,
+        use_bias=False,
+        kernel_initializer="ones",
         kernel_regularizer=keras.regularizers.L2(0.5),
     )
     return keras.Model(inputs, keras.layers.TimeDistributed(dense)(inputs))
@@ -20,7 +22,11 @@ def time_distributed_model(steps):
 def rnn_model(steps):
     inputs = keras.Input(shape=(steps, 2))
     cell = keras.layers.SimpleRNNCell(
-        1, activation="linear", use_bias=False, kernel_initializer="ones",
-        recurrent_initializer="zeros", kernel_regularizer=keras.regularizers.L2(0.5),
+        1,
+        activation="linear",
+        use_bias=False,
+        kernel_initializer="ones",
+        recurrent_initializer="zeros",
+        kernel_regularizer=keras.regularizers.L2(0.5),
     )
     return keras.Model(inputs, keras.layers.RNN(cell)(inputs))
