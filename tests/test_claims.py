@@ -414,6 +414,23 @@ def test_every_boundary_in_the_results_has_its_diff_on_the_page() -> None:
         assert f"{{claim-holds}}`{b['claim']}`" in page or b["claim"] in page
 
 
+def test_the_variants_that_differ_are_said_where_they_do(small) -> None:
+    cat = catalog.load_catalog(*small)
+    results = fake_results(cat, lambda claim, env: claim.expected(env))
+    divided = cat.claims["divided"]
+    for env_id in ("keras-3.12-jax", "keras-3.13-jax"):  # both do not hold, for one variant
+        entry = results["envs"][env_id]["results"]["divided"]
+        assert entry["outcome"] == catalog.FAILS
+        entry["variants"] = [
+            {"variant": "fit", "axes": {}, "outcome": catalog.HOLDS, "numbers": {}},
+            {"variant": "train_on_batch", "axes": {}, "outcome": catalog.FAILS, "numbers": {}},
+        ]
+    assert ranges.variant_differences(cat, results, divided) == [
+        ("fit", catalog.HOLDS, "Keras 3.12–3.13 on JAX", "")
+    ]
+    assert ranges.variant_differences(cat, results, cat.claims["mirrored"]) == []
+
+
 def test_prove_fails_naming_the_claim_when_reality_disagrees(monkeypatch, capsys) -> None:
     from claims import page
 

@@ -106,6 +106,7 @@ def test_bad_citations_warn_with_page_line_and_subtype(make_app, overrides, tmp_
         (9, "symbol 'Model.compute_los' not found .*did you mean Model.compute_loss", "slice"),
         (12, "start-at pattern 'no such text' not found in Model.compute_loss", "slice"),
         (16, r":old: expects '<release> <path>'", "option"),
+        (20, "Model.losses: no change between .* marked :cause: of a change", "cause"),
     ]
     for line, message, subtype in expected:
         assert re.search(

@@ -334,6 +334,7 @@ class PinnedDiffDirective(CitingDirective):
         "ignore": directives.unchanged,
         "caption": directives.unchanged,
         "name": directives.unchanged,
+        "cause": directives.flag,
     }
 
     def run(self) -> list[nodes.Node]:
@@ -377,7 +378,18 @@ class PinnedDiffDirective(CitingDirective):
         else:
             text = unified_diff(old_sl, new_sl, old_label, new_label)
         if not text:
-            text = f"# {old_obj or old_path}: no change between {old_rel.label} and {new_rel.label}"
+            unchanged = f"{old_obj or old_path}: no change between {old_rel.label} and {new_rel.label}"
+            if "cause" in self.options:
+                # The page says this code changed the behaviour; a diff showing nothing refutes it.
+                report(
+                    self.env,
+                    f"{unchanged}, but this diff is marked :cause: of a change: cite the code "
+                    "that changed",
+                    "cause",
+                    self.get_location(),
+                )
+                return []
+            text = f"# {unchanged}"
         literal = nodes.literal_block(text, text)
         literal["language"] = "diff"
         self.set_source_info(literal)
