@@ -378,7 +378,9 @@ class PinnedDiffDirective(CitingDirective):
         else:
             text = unified_diff(old_sl, new_sl, old_label, new_label)
         if not text:
-            unchanged = f"{old_obj or old_path}: no change between {old_rel.label} and {new_rel.label}"
+            unchanged = (
+                f"{old_obj or old_path}: no change between {old_rel.label} and {new_rel.label}"
+            )
             if "cause" in self.options:
                 # The page says this code changed the behaviour; a diff showing nothing refutes it.
                 report(
