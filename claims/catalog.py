@@ -145,6 +145,7 @@ class Claim:
     why: str = ""
     untested_why: str = ""
     axes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    title: str = ""  # a short human name, for links and the grid (the id stays the anchor)
 
     def variants(self, env: Env) -> list[Variant]:
         """Every combination of the claim's axes that exists in ``env``, in run order."""
@@ -201,12 +202,12 @@ def load_catalog(path: Path = CATALOG, grid_path: Path = GRID) -> Catalog:
     claims: dict[str, Claim] = {}
     for n, raw in enumerate(data.get("claim", []), start=1):
         where = f"{path}: [[claim]] #{n}"
-        for key in ("id", "statement", "holds"):
+        for key in ("id", "title", "statement", "holds"):
             if key not in raw:
                 raise CatalogError(f"{where}: field {key!r} is missing")
         where = f"{where} ({raw['id']})"
-        unknown = set(raw) - {"id", "statement", "holds", "runs", "refuses", "untested", "why",
-                              "untested-why", "variants"}  # fmt: skip
+        unknown = set(raw) - {"id", "title", "statement", "holds", "runs", "refuses", "untested",
+                              "why", "untested-why", "variants"}  # fmt: skip
         if unknown:
             raise CatalogError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         try:
@@ -232,6 +233,7 @@ def load_catalog(path: Path = CATALOG, grid_path: Path = GRID) -> Catalog:
             raw.get("why", "").strip(),
             untested_why,
             axes,
+            raw["title"].strip(),
         )
         scopes = {"holds": holds, "refuses": refuses, "untested": untested}
         for name, these in scopes.items():

@@ -15,6 +15,7 @@ from claims import (
     proofs,  # NumPy only at import; Keras is loaded by Lab
     provenance,
     ranges,
+    sphinxext,
 )
 from conftest import warnings_of
 
@@ -49,11 +50,13 @@ tensorflow = { "" = "tf" }
 SMALL_CATALOG = """
 [[claim]]
 id = "divided"
+title = "Divided"
 statement = "divided by the batch size"
 holds = ["keras >=3.14", "tf_keras"]
 
 [[claim]]
 id = "mirrored"
+title = "Mirrored"
 statement = "scaled"
 holds = ["keras >=3.13 on tensorflow", "tf_keras"]
 runs = ["keras on tensorflow", "tf_keras"]
@@ -240,6 +243,7 @@ def test_scopes_admit_exactly_their_part_of_the_grid(small) -> None:
             "reaches beyond 'runs'",
         ),
         (lambda t: t.replace('statement = "scaled"\n', ""), "field 'statement' is missing"),
+        (lambda t: t.replace('title = "Mirrored"\n', ""), "field 'title' is missing"),
         (lambda t: t.replace("refuses = ", "raises = "), "unknown field(s) raises"),
         (
             lambda t: t.replace('refuses = ["keras <3.13', 'refuses = ["keras <3.14'),
@@ -494,8 +498,6 @@ def test_export_is_rewritten_only_when_the_results_change(
 ) -> None:
     from types import SimpleNamespace
 
-    from claims import sphinxext
-
     results = tmp_path / "results.json"
     shutil.copy(catalog.RESULTS, results)
     monkeypatch.setattr(sphinxext, "RESULTS", results)
@@ -513,7 +515,7 @@ def test_export_is_rewritten_only_when_the_results_change(
 
 
 def test_claim_labels_come_from_docutils_targets_and_follow_edits(make_app, tmp_path: Path) -> None:
-    """A claim box is an explicit target: `ref` shows "Claim <id>", and forgets a removed box."""
+    """A claim box is an explicit target: `ref` shows its title, and forgets a removed box."""
     src = tmp_path / "site"
     src.mkdir()
     (src / "conf.py").write_text('extensions = ["claims.sphinxext"]\n')
@@ -525,12 +527,13 @@ def test_claim_labels_come_from_docutils_targets_and_follow_edits(make_app, tmp_
     app.build()
     page = (Path(app.outdir) / "other.html").read_text()
     assert 'href="index.html#claim-add-loss-once-unweighted"' in page
-    assert "Claim add-loss-once-unweighted</span>" in page
+    title = catalog.load_catalog().claims["add-loss-once-unweighted"].title
+    assert f"{title}</span>" in page
     labels = app.env.domains.standard_domain.labels
     assert labels["claim-add-loss-once-unweighted"] == (
         "index",
         "claim-add-loss-once-unweighted",
-        "Claim add-loss-once-unweighted",
+        title,
     )
     (src / "index.rst").write_text("Claims\n======\n\n.. toctree::\n\n   other\n")
     again = make_app("html", srcdir=src)
@@ -569,8 +572,6 @@ def test_refused_results_give_the_build_one_located_message(
     make_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content, message
 ) -> None:
     """Every box, role and the export refuse the same file: one warning says so, no crash."""
-    from claims import sphinxext
-
     results = tmp_path / "results.json"
     if content is not None:
         results.write_text(content)
@@ -608,3 +609,74 @@ def test_a_refusal_is_recorded_in_keras_own_words() -> None:
         "tensor input. Received invalid value: <function <lambda> at 0x…>"
     )
     assert proofs.refusal(NotImplementedError()) == "NotImplementedError"
+
+
+def test_the_reader_line_states_the_outcome_and_the_numbers_measured() -> None:
+    """Each claim's line for one environment comes from its record: outcome, numbers, exception."""
+    from claims import setups
+
+    cat = catalog.load_catalog()
+    results = json.loads(catalog.RESULTS.read_text())
+    data = setups.data(cat, results)
+    assert {s["id"] for s in data["setups"]} == set(cat.envs)
+    assert {c["id"] for c in data["cited"]} == set(cat.grid.cited_only)
+    for claim in cat.claims.values():
+        for env in cat.envs.values():
+            res = results["envs"][env.id]["results"].get(claim.id)
+            line = data["claims"][claim.id]["envs"][env.id]
+            if res is None:
+                assert line["outcome"] == catalog.NA
+                continue
+            assert line["outcome"] == res["outcome"]
+            words = {catalog.HOLDS: "holds", catalog.FAILS: "does not hold",
+                     catalog.REFUSES: "Keras refuses", catalog.UNTESTED: "not tested"}  # fmt: skip
+            assert line["text"].startswith(words[res["outcome"]]), line
+            if res["outcome"] == catalog.REFUSES:
+                assert res["detail"] in line["text"]
+            shown = next(v for v in res["variants"] if v["outcome"] == res["outcome"])
+            if res["outcome"] in (catalog.HOLDS, catalog.FAILS) and "reported loss" in shown.get(
+                "numbers", {}
+            ):
+                assert (
+                    f"reported loss = {setups._fmt(shown['numbers']['reported loss'])}"
+                    in line["text"]
+                )
+    script = setups.script(cat, results)
+    assert script.startswith("window.CLAIM_SETUPS = ") and "</" not in script
+
+
+def test_key_numbers_put_what_was_measured_next_to_the_prediction() -> None:
+    from claims import setups
+
+    numbers = {
+        "mse + a * sum(out**2) (not it)": 3.75,
+        "mse + a * sum(out**2) / batch size": 2.0625,
+        "reported loss": 3.75,
+        "w after one SGD step": [[0.0], [1.3125]],
+    }
+    assert setups.key_numbers(numbers) == (
+        "reported loss = 3.75; w after one SGD step = [[0.0],[1.3125]]; "
+        "mse + a * sum(out**2) / batch size = 2.0625"
+    )
+    assert setups.key_numbers({"devices": 2}) == "devices = 2"
+
+
+def test_the_grid_and_the_picker_are_built_from_the_results(make_app, tmp_path: Path) -> None:
+    """The grid page has one row per line and backend, one coloured cell per release."""
+    src = tmp_path / "site"
+    src.mkdir()
+    (src / "conf.py").write_text('extensions = ["claims.sphinxext"]\n')
+    (src / "index.rst").write_text("Grid\n====\n\n.. claims-matrix::\n")
+    app = make_app("html", srcdir=src)
+    app.build()
+    page = (Path(app.outdir) / "index.html").read_text()
+    cat = catalog.load_catalog()
+    results = json.loads(catalog.RESULTS.read_text())
+    for env in cat.envs.values():
+        outcome = results["envs"][env.id]["results"]["add-loss-once-unweighted"]["outcome"]
+        css = sphinxext.OUTCOME_CLASS[outcome]
+        assert f'<span class="grid-cell {css}" data-env="{env.id}"' in page
+    assert page.count('class="grid-claim') == len(cat.claims)
+    script = (Path(app.outdir) / "_static" / "claims-setups.js").read_text()
+    assert json.loads(script.split("window.CLAIM_SETUPS = ", 1)[1].rstrip(";\n"))["setups"]
+    assert (Path(app.outdir) / "_static" / "setup.js").exists()

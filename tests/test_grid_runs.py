@@ -46,6 +46,7 @@ jax = {backends}
 CATALOG = """
 [[claim]]
 id = "reported-loss"
+title = "Reported loss"
 statement = "The reported loss counts the layer loss once."
 holds = ["keras >=3.99"]
 """
