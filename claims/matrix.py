@@ -89,7 +89,16 @@ class Runner:
             return self._row(env, BROKEN, began, began, f"{type(exc).__name__}: {exc}")
         paths += [str(ROOT), str(ROOT / "src")]
         prepared = time.perf_counter()
-        child_env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths), TF_CPP_MIN_LOG_LEVEL="3")
+        # Two environments run side by side on the machine's cores: each kernel runs on one
+        # thread, so the two do not fight over cores for models this small (inter-op threads
+        # stay, because two MirroredStrategy replicas wait on each other).
+        child_env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(paths),
+            TF_CPP_MIN_LOG_LEVEL="3",
+            OMP_NUM_THREADS="1",
+            TF_NUM_INTRAOP_THREADS="1",
+        )
         child_env.pop("KERAS_HOME", None)
         record_path = self.out / f"{env.id}.json"
         command = [str(python), "-m", "claims.run", "--env", env.id, "--out", str(record_path)]
