@@ -150,6 +150,23 @@ def describe(catalog: Catalog, span: Span) -> str:
     return text
 
 
+def releases_run(catalog: Catalog, claim: Claim) -> str:
+    """Every release the claim runs on, written out per line: ``Keras 3.0.5, …, 3.15.1 on …``."""
+    parts = []
+    for line_id, line in catalog.grid.lines.items():
+        envs = [e for e in catalog.envs.values() if e.line == line_id and claim.expected(e) != NA]
+        if not envs:
+            continue
+        one_per_release = {e.release: e for e in envs}.values()
+        releases = [e.release for e in sorted(one_per_release, key=lambda e: e.version)]
+        text = f"{line.label} {', '.join(releases)}"
+        backends = list(dict.fromkeys(e.backend for e in envs))
+        if len(line.backends) > 1:
+            text += " on " + ", ".join(BACKEND_LABELS[b] for b in backends)
+        parts.append(text)
+    return "; ".join(parts)
+
+
 def summary(catalog: Catalog, results: dict, claim: Claim, outcome: str) -> str:
     """Every span with ``outcome``, joined: the text of a range role or a claim box line."""
     return "; ".join(describe(catalog, s) for s in spans(catalog, results, claim, outcome))

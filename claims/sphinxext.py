@@ -17,7 +17,7 @@ from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 
-from claims import ranges
+from claims import ranges, setups
 from claims.catalog import (
     CATALOG,
     FAILS,
@@ -87,11 +87,12 @@ def fail_closed(app: Any, exception: Exception | None) -> None:
         app.statuscode = 1
 
 
-def _claim_ref(claim_id: str) -> addnodes.pending_xref:
+def _claim_ref(claim_id: str, title: str) -> addnodes.pending_xref:
+    """A link to the claim's box, by its short title."""
     ref = addnodes.pending_xref(
         "", refdomain="std", reftype="ref", reftarget=f"claim-{claim_id}", refexplicit=True
     )
-    ref += nodes.literal(claim_id, claim_id)
+    ref += nodes.inline(title, title)
     return ref
 
 
@@ -142,18 +143,30 @@ class ClaimDirective(SphinxDirective):
         claim = catalog.claims[claim_id]
         label = f"claim-{claim_id}"
         box = claim_box(classes=["claim"], names=[label])
-        box["claim-title"] = f"Claim {claim_id}"
+        box["claim-title"] = claim.title
         # The label through docutils: an explicit target, which gives the box its id and which
         # Sphinx's standard domain turns into a label when it reads the page (and forgets when
         # the page is read again).
         self.state.document.note_explicit_target(box, box)
-        box += nodes.title("", f"Claim {claim_id}")
+        box += nodes.title("", claim.title)
         para, _ = self.parse_inline(claim.statement, lineno=self.lineno)
         box += nodes.paragraph("", "", *para)
         if results is None:
             box += _para("Holds:", "not shown: the grid results were refused.", ["claim-holds"])
             self.set_source_info(box)
             return [box]
+        # The reader's setup line goes here (setup.js); everything below folds behind it.
+        details = claim_details()
+        details["summary"] = _details_summary(catalog, results, claim)
+        box += details
+        self._ranges(details, catalog, results, claim)
+        box += self._cited(catalog)
+        self.set_source_info(box)
+        return [box]
+
+    def _ranges(self, box: nodes.Element, catalog: Catalog, results: dict, claim: Any) -> None:
+        """Where the claim holds and where not, its variants, why, and measured numbers."""
+        claim_id = claim.id
         holds = ranges.summary(catalog, results, claim, HOLDS)
         fails = ranges.summary(catalog, results, claim, FAILS)
         refusals = ranges.refusals(catalog, results, claim)
@@ -215,8 +228,8 @@ class ClaimDirective(SphinxDirective):
             )
             numbers["language"] = "text"
             box += numbers
-        cited = "; ".join(f"{c['label']} ({c['why']})" for c in catalog.grid.cited_only.values())
-        box += _para("Cited, not executed:", cited + ".", ["claim-cited"])
+        # Every release the claim ran on, written out: a reader searching "3.12" finds it.
+        releases = ranges.releases_run(catalog, claim)
         grid_ref = addnodes.pending_xref(
             "", refdomain="std", reftype="doc", reftarget="/matrix", refexplicit=True
         )
@@ -226,10 +239,55 @@ class ClaimDirective(SphinxDirective):
             "",
             nodes.Text(f"Run in {_count(catalog, claim)} environments of "),
             grid_ref,
-            nodes.Text("."),
+            nodes.Text(f": {releases}."),
+            classes=["claim-releases"],
         )
-        self.set_source_info(box)
-        return [box]
+
+    def _cited(self, catalog: Catalog) -> nodes.paragraph:
+        """The cited-only lines: said in full in a page's first box, as a short tag after."""
+        document = self.state.document  # one per page, read afresh each time
+        seen = document.get("claims-cited-said", False)
+        document["claims-cited-said"] = True
+        if not seen:
+            cited = "; ".join(
+                f"{c['label']} ({c['why']})" for c in catalog.grid.cited_only.values()
+            )
+            text = f"{cited}. What this site says of them is quoted from their code."
+            return _para("Cited, not executed (in every box of this page):", text, ["claim-cited"])
+        labels = ", ".join(c["label"] for c in catalog.grid.cited_only.values())
+        return nodes.paragraph("", f"Cited only: {labels}.", classes=["claim-cited", "claim-tag"])
+
+
+def _details_summary(catalog: Catalog, results: dict, claim: Any) -> str:
+    """The folded part's one-line summary: which outcomes the grid measured, in how many."""
+    counts: dict[str, int] = {}
+    for env in catalog.envs.values():
+        outcome = ranges.outcome_of(claim, env, results)
+        if outcome != NA:
+            counts[outcome] = counts.get(outcome, 0) + 1
+    parts = [f"{outcome} in {n}" for outcome, n in counts.items()]
+    return f"Ranges and numbers: {', '.join(parts)} of {sum(counts.values())} environments"
+
+
+class claim_details(nodes.General, nodes.Element):
+    """The part of a box a chosen setup folds away (an open ``<details>`` without one)."""
+
+
+def _visit_details(translator: Any, node: claim_details) -> None:
+    summary = translator.encode(node["summary"])
+    translator.body.append(f'<details class="claim-details" open><summary>{summary}</summary>\n')
+
+
+def _depart_details(translator: Any, node: claim_details) -> None:
+    translator.body.append("</details>\n")
+
+
+def _visit_plain(translator: Any, node: nodes.Element) -> None:
+    pass
+
+
+def _depart_plain(translator: Any, node: nodes.Element) -> None:
+    pass
 
 
 class ClaimCodeDirective(SphinxDirective):
@@ -305,10 +363,72 @@ class GridRole(SphinxRole):
 
 
 LEGEND = "✓ holds, ✗ does not hold, ⊘ Keras refuses the pattern, ? not tested, · not run there."
+#: The CSS class of each outcome's colour (the legend, the cells and setup.js agree on them).
+OUTCOME_CLASS = {HOLDS: "holds", FAILS: "fails", REFUSES: "refuses", UNTESTED: "untested", NA: "na"}
+
+
+class grid_cell(nodes.Inline, nodes.TextElement):
+    """One release in a grid row: a coloured glyph, its environment and outcome in a tooltip."""
+
+
+def _visit_cell(translator: Any, node: grid_cell) -> None:
+    tip = translator.attval(node["tip"])
+    translator.body.append(
+        f'<span class="grid-cell {OUTCOME_CLASS[node["outcome"]]}" data-env="{node["env"]}"'
+        f' title="{tip}" role="img" aria-label="{tip}">'
+    )
+
+
+def _depart_cell(translator: Any, node: grid_cell) -> None:
+    translator.body.append("</span>")
+
+
+def _runs_text(cells: list[tuple[Any, str]]) -> str:
+    """``✗ 3.0–3.1 · ✓ 3.2–3.15``: the row as runs of one outcome, boundaries named."""
+    runs: list[list[Any]] = []
+    for env, outcome in cells:
+        if runs and runs[-1][0] == outcome:
+            runs[-1][2] = env.minor
+        else:
+            runs.append([outcome, env.minor, env.minor])
+    return " · ".join(f"{SYMBOL[o]} {a}" + ("" if a == b else f"–{b}") for o, a, b in runs)
+
+
+def grid_rows(catalog: Catalog, results: dict, claim: Any) -> list[nodes.Element]:
+    """One row per line and backend the claim runs on: its releases as runs of colour."""
+    rows = []
+    for line_id, line in catalog.grid.lines.items():
+        for backend in line.backends:
+            envs = sorted(
+                (
+                    e
+                    for e in catalog.envs.values()
+                    if e.line == line_id and e.backend == backend and claim.expected(e) != NA
+                ),
+                key=lambda e: e.version,
+            )
+            if not envs:
+                continue
+            name = line.label + (f" · {BACKEND_LABELS[backend]}" if len(line.backends) > 1 else "")
+            row = nodes.container(classes=["grid-row"])
+            row += nodes.inline("", name, classes=["grid-row-label"])
+            cells = nodes.inline(classes=["grid-cells"])
+            measured = []
+            for env in envs:
+                outcome = ranges.outcome_of(claim, env, results)
+                measured.append((env, outcome))
+                cell = grid_cell("", SYMBOL[outcome])
+                cell["env"], cell["outcome"] = env.id, outcome
+                cell["tip"] = f"{env.label}: {outcome}"
+                cells += cell
+            row += cells
+            row += nodes.inline("", _runs_text(measured), classes=["grid-runs"])
+            rows.append(row)
+    return rows
 
 
 class ClaimsMatrixDirective(SphinxDirective):
-    """``claims-matrix``: every claim x release x backend, one compact table per line."""
+    """``claims-matrix``: per claim, one row per line and backend, releases as runs of colour."""
 
     has_content = False
     option_spec: ClassVar[dict[str, Any]] = {}
@@ -318,46 +438,28 @@ class ClaimsMatrixDirective(SphinxDirective):
             return []
         catalog, results = loaded
         out: list[nodes.Node] = []
-        for line_id, line in catalog.grid.lines.items():
-            envs = [e for e in catalog.envs.values() if e.line == line_id]
-            minors = sorted({e.minor for e in envs}, key=lambda m: tuple(map(int, m.split("."))))
-            backends = list(line.backends)
-            section = nodes.rubric("", f"{line.label}")
-            legend = (
-                "Each cell shows "
-                + ", ".join(f"{BACKEND_LABELS[b]}" for b in backends)
-                + " in order. "
-                if len(backends) > 1
-                else ""
-            ) + LEGEND
-            out += [section]
-            if legend:
-                out.append(nodes.paragraph("", legend, classes=["grid-legend"]))
-            table = nodes.table(classes=["claims-matrix"])
-            group = nodes.tgroup(cols=len(minors) + 1)
-            table += group
-            for _ in range(len(minors) + 1):
-                group += nodes.colspec(colwidth=1)
-            head = nodes.thead()
-            group += head
-            row = nodes.row()
-            row += nodes.entry("", nodes.paragraph("", "claim"))
-            for minor in minors:
-                row += nodes.entry("", nodes.paragraph("", minor))
-            head += row
-            body = nodes.tbody()
-            group += body
-            for claim in catalog.claims.values():
-                row = nodes.row()
-                row += nodes.entry("", nodes.paragraph("", "", _claim_ref(claim.id)))
-                for minor in minors:
-                    cell = ""
-                    for backend in backends:
-                        env = next(e for e in envs if e.minor == minor and e.backend == backend)
-                        cell += SYMBOL[ranges.outcome_of(claim, env, results)]
-                    row += nodes.entry("", nodes.paragraph("", cell))
-                body += row
-            out.append(table)
+        legend = nodes.paragraph(classes=["grid-legend"])
+        for outcome, words in (
+            (HOLDS, "holds"),
+            (FAILS, "does not hold"),
+            (REFUSES, "Keras refuses the pattern"),
+            (UNTESTED, "not tested"),
+        ):
+            cell = grid_cell("", SYMBOL[outcome])
+            cell["env"], cell["outcome"], cell["tip"] = "", outcome, words
+            legend += [cell, nodes.Text(f" {words}   ")]
+        legend += nodes.Text(
+            "Each cell is one release, oldest to newest; the runs after each row name the first "
+            "and last release of each run. Your setup, when you pick one, is outlined."
+        )
+        out.append(legend)
+        for claim in catalog.claims.values():
+            block = nodes.container(classes=["grid-claim"])
+            title = nodes.paragraph(classes=["grid-claim-title"])
+            title += _claim_ref(claim.id, claim.title)
+            block += title
+            block += grid_rows(catalog, results, claim)
+            out.append(block)
         # Each claim's ranges, computed from the same results as the tables above.
         out.append(nodes.rubric("", "Where each claim holds"))
         ranges_list = nodes.definition_list(classes=["grid-ranges"])
@@ -373,7 +475,7 @@ class ClaimsMatrixDirective(SphinxDirective):
                 if text:
                     definition += _para(label, text, [])
             item = nodes.definition_list_item()
-            item += nodes.term("", "", _claim_ref(claim.id))
+            item += nodes.term("", "", _claim_ref(claim.id, claim.title))
             item += definition
             ranges_list += item
         out.append(ranges_list)
@@ -387,16 +489,72 @@ class ClaimsMatrixDirective(SphinxDirective):
         return out
 
 
+SETUPS_SCRIPT = "claims-setups.js"
+#: The picker and the styles of boxes and grid, shipped with the extension.
+STATIC = Path(__file__).parent / "static"
+
+
+def _add_static(app: Any) -> None:
+    if str(STATIC) not in app.config.html_static_path:
+        app.config.html_static_path.append(str(STATIC))
+
+
+class digest_slot(nodes.Inline, nodes.Element):
+    """Where setup.js writes a claim's outcome for the reader's setup (empty without one)."""
+
+
+def _visit_slot(translator: Any, node: digest_slot) -> None:
+    translator.body.append(f'<span class="digest-slot" data-setup-claim="{node["claim"]}">')
+
+
+def _depart_slot(translator: Any, node: digest_slot) -> None:
+    translator.body.append("</span>")
+
+
+class ClaimDigestDirective(SphinxDirective):
+    """``claim-digest``: a list of claims by title (one id per line), each with its outcome
+    for the reader's setup once one is picked."""
+
+    has_content = True
+
+    def run(self) -> list[nodes.Node]:
+        try:
+            catalog = load_catalog()
+        except CatalogError as exc:
+            _warn(self.get_location(), str(exc))
+            return []
+        _note_inputs(self.env)
+        items = nodes.bullet_list(classes=["claim-digest"])
+        for offset, claim_id in enumerate(line.strip() for line in self.content):
+            if not claim_id:
+                continue
+            if claim_id not in catalog.claims:
+                where = (self.env.docname, self.content_offset + offset + 1)
+                _warn(where, f"claim-digest: unknown claim {claim_id!r}")
+                continue
+            para = nodes.paragraph()
+            para += _claim_ref(claim_id, catalog.claims[claim_id].title)
+            slot = digest_slot()
+            slot["claim"] = claim_id
+            para += slot
+            items += nodes.list_item("", para)
+        return [items]
+
+
 def write_export(app: Any, exception: Exception | None) -> None:
-    """Write claims.json at the site's root (HTML builders only)."""
+    """Write claims.json at the site's root and the picker's data (HTML builders only)."""
     if exception is not None or app.builder.format != "html":
         return
     target = Path(app.outdir) / "claims.json"
-    # The export is a function of the results file and of the fingerprinted specs: when both
-    # are what the last export was made from, skip the (slow) load and rewrite.
+    script = Path(app.outdir) / "_static" / SETUPS_SCRIPT
+    # Both are a function of the results file and of the fingerprinted specs: when both are
+    # what the last export was made from, skip the (slow) load and rewrite.
     try:
         source = hashlib.sha256(RESULTS.read_bytes() + fingerprint().encode()).hexdigest()
-        if json.loads(target.read_bytes()).get("source-sha256") == source:
+        stamp = f"// source-sha256 {source}\n"
+        if json.loads(target.read_bytes()).get("source-sha256") == source and (
+            script.read_text(encoding="utf-8").startswith(stamp)
+        ):
             return
     except (OSError, ValueError, AttributeError):
         pass  # no results (load says so below) or no export yet
@@ -408,12 +566,17 @@ def write_export(app: Any, exception: Exception | None) -> None:
     source = hashlib.sha256(RESULTS.read_bytes() + fingerprint().encode()).hexdigest()
     data = {**ranges.export(catalog, results), "source-sha256": source}
     write_atomic(target, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+    text = f"// source-sha256 {source}\n" + setups.script(catalog, results)
+    write_atomic(script, text.encode())
 
 
 def setup(app: Any) -> dict[str, Any]:
     """Register the directives, roles and the export."""
     visitors = (_visit_box, _depart_box)
     app.add_enumerable_node(claim_box, "claim", claim_title, html=visitors, text=visitors)
+    plain = (_visit_plain, _depart_plain)
+    app.add_node(grid_cell, html=(_visit_cell, _depart_cell), text=plain, latex=plain)
+    app.add_node(claim_details, html=(_visit_details, _depart_details), text=plain, latex=plain)
     app.add_directive("claim", ClaimDirective)
     app.add_directive("claims-matrix", ClaimsMatrixDirective)
     app.add_directive("claim-code", ClaimCodeDirective)
@@ -422,11 +585,18 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_role("claim-fails", ClaimRangeRole(FAILS))
     app.add_role("claim-refuses", ClaimRangeRole(REFUSES))
     app.connect("build-finished", write_export)
+    # The picker's data first, then the picker (conf/_static/setup.js ships with the site).
+    app.connect("builder-inited", _add_static)
+    app.add_js_file(SETUPS_SCRIPT)
+    app.add_js_file("setup.js")
+    app.add_css_file("claims.css")
+    app.add_directive("claim-digest", ClaimDigestDirective)
+    app.add_node(digest_slot, html=(_visit_slot, _depart_slot), text=plain, latex=plain)
     app.connect("build-finished", fail_closed, priority=900)
     # Bump env_version whenever the nodes this extension builds change: pages are re-read.
     return {
         "version": "2",
-        "env_version": 6,
+        "env_version": 7,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

@@ -33,6 +33,7 @@ extensions = [
     "pincite",
     "claims.sphinxext",
     "claims.callchain",
+    "claims.search",
 ]
 
 # --- pincite: citations of pinned upstream releases --------------------------------------
@@ -130,11 +131,18 @@ html_domain_indices = False
 html_title = "Where do layer losses go?"
 html_static_path = [str(ROOT / "conf" / "_static")]
 html_css_files = ["pincite.css"]
+html_js_files = ["scroll-hint.js"]
 html_last_updated_fmt = None
 html_copy_source = False
 html_show_sourcelink = False
-# Search summaries are fetched from each result page, which browsers refuse from file://.
-html_show_search_summary = False
+# Search summaries: Sphinx fetches each result page, which browsers refuse from file://;
+# claims.search answers those requests from the pages' texts, shipped with the site.
+claims_search_spellings = [
+    "activity_regularizer", "kernel_regularizer", "bias_regularizer", "add_loss",
+    "sample_weight", "class_weight", "loss_weights", "kl_weight", "train_step", "test_step",
+    "compute_loss", "run_eagerly", "train_on_batch", "test_on_batch", "val_loss",
+    "return_losses", "stateless_call", "mixed_float16", "time_distributed",
+]  # fmt: skip
 
 # autodoc2 also writes an api/index.rst; the reference page links the package page instead.
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "reference/api/index.rst"]

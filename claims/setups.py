@@ -1,0 +1,121 @@
+"""The reader's setup: every environment the grid ran, and what each claim measured there.
+
+The setup picker on every page (``conf/_static/setup.js``) reads this as ``claims-setups.js``:
+one entry per environment (its exact versions), the cited-only lines, and per claim and
+environment one line a reader can act on ("does not hold: reported loss 3.75; the sentence
+predicts 2.0625"). Pure Python; the texts come from the grid's results only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from claims.catalog import FAILS, HOLDS, NA, REFUSES, UNTESTED, Catalog, Claim
+from claims.grid import BACKEND_LABELS, Env
+
+#: The version tabs of the pages (their ``:sync:`` keys) that show each line and backend, best
+#: first: a page without the first shows the next, and says so.
+TABS: dict[tuple[str, str], list[str]] = {
+    ("keras", "jax"): ["keras-3-jax", "keras-3"],
+    ("keras", "tensorflow"): ["keras-3"],
+    ("keras", "torch"): ["keras-3-torch", "keras-3"],
+    ("tf.keras", "tensorflow"): ["keras-2.15", "tf-keras-2.21"],
+    ("tf_keras", "tensorflow"): ["tf-keras-2.21", "keras-2.15"],
+    ("cited", "keras-2.3"): ["keras-2.3"],
+    ("cited", "tf-2.2"): ["tf-2.2", "keras-2.15"],
+}
+
+#: Numbers a proof measured (the rest are what a sentence predicts, or what it rules out).
+_MEASURED = re.compile(r"reported|after|applied|^evaluate|History loss")
+_RULED_OUT = "(not it)"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return json.dumps(value, separators=(",", ":")) if isinstance(value, list) else str(value)
+
+
+def key_numbers(numbers: dict[str, Any]) -> str:
+    """What was measured next to what the sentence predicts: "reported loss 3.75; …"."""
+    measured = [k for k in numbers if _MEASURED.search(k)]
+    predicted = [k for k in numbers if k not in measured and _RULED_OUT not in k]
+    shown = [*measured[:2], *predicted[:1]] or list(numbers)[:2]
+    return "; ".join(f"{k} = {_fmt(numbers[k])}" for k in shown)
+
+
+def reader_line(claim: Claim, env: Env, results: dict) -> dict[str, str]:
+    """The claim in one environment: its outcome and one sentence with its key numbers."""
+    res = results["envs"][env.id]["results"].get(claim.id)
+    if res is None:
+        return {"outcome": NA, "text": "not run on this setup (the claim is about another line)"}
+    outcome = str(res["outcome"])
+    variants = res.get("variants", [])
+    odd = [v for v in variants if v["outcome"] == outcome]
+    which = ""
+    if len(variants) > 1:
+        which = (
+            f" in all {len(variants)} variants"
+            if len(odd) == len(variants)
+            else f" under {', '.join(v['variant'] for v in odd)}"
+        )
+    shown = odd[0] if odd else {}
+    if outcome == REFUSES:
+        text = f"Keras refuses{which}: {res.get('detail') or shown.get('detail', '')}"
+        others = [v for v in variants if v["outcome"] != REFUSES]
+        if others:
+            text += f"; {others[0]['variant']}: {others[0]['outcome']}"
+    elif outcome == UNTESTED:
+        text = f"not tested: {res.get('detail') or claim.untested_why}"
+    else:
+        text = ("holds" if outcome == HOLDS else "does not hold") + which
+        numbers = key_numbers(shown.get("numbers", {}))
+        if numbers:
+            text += f": {numbers}"
+        if outcome == FAILS and shown.get("detail"):
+            text += f" ({shown['detail']})"
+    return {"outcome": outcome, "text": text}
+
+
+def data(catalog: Catalog, results: dict) -> dict[str, Any]:
+    """Everything the picker needs, from the grid's results alone."""
+    setups = []
+    for env in catalog.envs.values():
+        info = results["envs"][env.id]
+        line = catalog.grid.lines[env.line]
+        setups.append(
+            {
+                "id": env.id,
+                "line": env.line,
+                "lineLabel": line.label,
+                "backend": env.backend,
+                "backendLabel": BACKEND_LABELS[env.backend],
+                "release": env.release,
+                "minor": env.minor,
+                "label": env.label,
+                "python": info["python"],
+                "versions": info["versions"],
+                "tabs": TABS.get((env.line, env.backend), []),
+            }
+        )
+    cited = [
+        {"id": cid, "label": c["label"], "why": c["why"], "tabs": TABS.get(("cited", cid), [])}
+        for cid, c in catalog.grid.cited_only.items()
+    ]
+    claims = {
+        claim.id: {
+            "title": claim.title,
+            "envs": {env.id: reader_line(claim, env, results) for env in catalog.envs.values()},
+        }
+        for claim in catalog.claims.values()
+    }
+    return {"setups": setups, "cited": cited, "claims": claims}
+
+
+def script(catalog: Catalog, results: dict) -> str:
+    """The data as a script that works from ``file://`` (a page cannot fetch JSON there)."""
+    payload = json.dumps(data(catalog, results), sort_keys=True, separators=(",", ":"))
+    # `</` cannot end the script element early inside a string.
+    return "window.CLAIM_SETUPS = " + payload.replace("</", "<\\/") + ";\n"

@@ -1,0 +1,217 @@
+"""The site as a reader uses it: their setup first, a readable grid, search, and phones.
+
+Run after `nox -s docs` with `nox -s browser` (headless Chromium from file://, network blocked).
+Screenshots with a setup chosen land in build/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from visit import SHOTS, SITE, Visit, pages, require_site
+
+require_site()
+
+EXPORT = json.loads((SITE / "claims.json").read_text()) if (SITE / "claims.json").exists() else {}
+OUTCOME_CLASS = {"holds": "holds", "does not hold": "fails", "Keras refuses": "refuses",
+                 "not tested": "untested"}  # fmt: skip
+
+
+def _record(claim: str, env: str) -> dict:
+    return next(r for r in EXPORT["results"] if r["claim"] == claim and r["env"] == env)
+
+
+def test_a_link_sets_the_setup_and_every_box_leads_with_it(browser) -> None:
+    visit = Visit(browser, SITE)
+    visit.open(SITE / "questions.html", "?setup=keras-3.12-jax")
+    boxes = visit.page.locator(".claim.admonition")
+    assert boxes.count() >= 10
+    for i in range(boxes.count()):
+        box = boxes.nth(i)
+        claim = box.get_attribute("id").removeprefix("claim-")
+        line = box.locator(".claim-yours")
+        assert line.count() == 1, claim
+        text = line.inner_text()
+        assert text.startswith("Keras 3.12.4 on JAX:"), text
+        # The line states the outcome the grid measured there, in words and in colour.
+        outcome = _record(claim, "keras-3.12-jax")["outcome"]
+        if outcome != "n/a":
+            assert f"outcome-{OUTCOME_CLASS[outcome]}" in line.get_attribute("class"), claim
+            assert outcome.lower() in text.lower(), (claim, text)
+        # ... right after the statement, and the ranges fold behind a disclosure.
+        assert box.locator("details.claim-details").evaluate("d => d.open") is False
+    assert visit.errors == [] and visit.outside == []
+    visit.close()
+
+
+def test_the_setup_follows_the_reader_to_other_pages(browser) -> None:
+    visit = Visit(browser, SITE)
+    visit.open(SITE / "index.html")
+    picker = visit.page.locator("form.setup-picker")
+    picker.locator("select[name=line]").select_option("keras|jax")
+    visit.page.wait_for_load_state("load")
+    picker = visit.page.locator("form.setup-picker")
+    picker.locator("select[name=release]").select_option("3.12")
+    visit.page.wait_for_load_state("load")
+    assert "setup=keras-3.12-jax" in visit.page.url
+    # The home page's short answer speaks for the setup.
+    digest = visit.page.locator(".claim-digest .digest-outcome")
+    assert digest.count() >= 5
+    # A link of the site carries it ...
+    visit.page.locator("a[href^='matrix.html']").first.click()
+    visit.page.wait_for_load_state("load")
+    assert visit.page.locator(".grid-cell.yours[data-env='keras-3.12-jax']").count() >= 20
+    # ... and so does the browser's memory, for a page opened by hand.
+    visit.open(SITE / "bayesian.html")
+    assert "Keras 3.12.4 on JAX" in visit.page.locator(".setup-picker").inner_text()
+    visit.close()
+
+
+def test_a_release_the_grid_does_not_run_names_its_neighbours(browser) -> None:
+    visit = Visit(browser, SITE)
+    visit.open(SITE / "questions.html", "?setup=keras-3.12.1-jax")
+    line = visit.page.locator(".claim.admonition .claim-yours").first.inner_text()
+    assert "Keras 3.12.1 on JAX is not run by the grid" in line
+    assert "Keras 3.11.3 on JAX:" in line and "Keras 3.12.4 on JAX:" in line
+    visit.close()
+
+
+def test_tabs_follow_the_setup_or_say_which_they_show(browser) -> None:
+    visit = Visit(browser, SITE)
+    visit.open(SITE / "call-chain.html", "?setup=keras-3.12-jax")
+    ids = visit.page.locator(".sd-tab-set > input:checked + label").evaluate_all(
+        "els => els.map(e => e.dataset.syncId)"
+    )
+    assert "keras-3-jax" in ids or set(ids) <= {"keras-3"}, ids
+    visit.open(SITE / "index.html", "?setup=tf_keras-2.21")
+    checked = visit.page.locator(".sd-tab-set > input:checked + label").first
+    assert checked.get_attribute("data-sync-id") == "tf-keras-2.21"
+    visit.open(SITE / "index.html", "?setup=keras-3.12-jax")
+    # The home page has no JAX tab: it shows Keras 3 and says so.
+    assert visit.page.locator(".setup-tab-note").first.inner_text().startswith("No tab for")
+    visit.close()
+
+
+def test_without_javascript_everything_shows(browser) -> None:
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1280, "height": 900}
+    )
+    page = context.new_page()
+    page.goto((SITE / "questions.html").as_uri() + "?setup=keras-3.12-jax")
+    assert page.locator("form.setup-picker").count() == 0
+    details = page.locator("details.claim-details")
+    assert details.count() >= 10
+    assert all(details.nth(i).get_attribute("open") is not None for i in range(details.count()))
+    context.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_nothing_is_wider_than_the_screen_but_code_that_shows_it_scrolls(browser, width) -> None:
+    report = {}
+    for path in pages(SITE):
+        if "reference" in path.parts:
+            continue
+        visit = Visit(browser, SITE, width=width)
+        visit.open(path, "?setup=keras-3.12-jax")
+        wide = visit.page.evaluate(
+            """(w) => [...document.querySelectorAll('article *')]
+                .filter(e => e.getBoundingClientRect().right > w + 1)
+                .filter(e => { for (let n = e.parentElement; n && n.tagName !== 'ARTICLE';
+                                    n = n.parentElement) {
+                    if (['auto', 'scroll'].includes(getComputedStyle(n).overflowX)) return false; }
+                  return true; })
+                .map(e => e.tagName + '.' + e.className).slice(0, 5)""",
+            width,
+        )
+        # A code block wider than the screen must say it scrolls (a scroll bar, or a fade).
+        silent = visit.page.evaluate(
+            """() => [...document.querySelectorAll('div.highlight pre')]
+                .filter(e => e.scrollWidth > e.clientWidth + 1)
+                .filter(e => !e.closest('div.highlight').classList.contains('scrolls'))
+                .length"""
+        )
+        if wide or silent:
+            report[path.name] = (wide, silent)
+        visit.close()
+    assert report == {}
+
+
+def test_the_home_formula_and_short_answer_fit_a_phone(browser) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width in (390, 1280):
+        visit = Visit(browser, SITE, width=width)
+        visit.open(SITE / "index.html")
+        visit.page.wait_for_selector("mjx-container", timeout=15000)
+        right = visit.page.evaluate(
+            "() => Math.max(...[...document.querySelectorAll('div.math mjx-container')]"
+            ".slice(0, 1).map(e => e.getBoundingClientRect().right))"
+        )
+        assert right <= width, f"the formula ends at {right} px on a {width} px screen"
+        words = visit.page.evaluate(
+            """() => { const h2 = document.querySelector('article h2');
+                let n = document.querySelector('article h1').nextElementSibling, text = '';
+                while (n && n !== h2 && !n.contains(h2)) {
+                  if (!n.matches('.setup-picker, div.math, .claim-digest'))
+                    text += ' ' + n.innerText;
+                  n = n.nextElementSibling; }
+                return text.split(/\\s+/).filter(Boolean).length; }"""
+        )
+        assert words <= 160, words  # subtitle + short answer + the digest's lead-in
+        answer = visit.page.locator("article h1 ~ p").nth(1)
+        box = answer.bounding_box()
+        assert box["y"] + box["height"] <= 900 * (1.4 if width == 390 else 1), box
+        visit.close()
+
+
+def test_search_finds_releases_and_api_spellings_with_excerpts(browser) -> None:
+    visit = Visit(browser, SITE)
+    visit.open(SITE / "search.html", "?q=3.12")
+    visit.page.wait_for_selector("#search-results ul.search li", timeout=15000)
+    hits = visit.page.locator("#search-results ul.search li a").evaluate_all(
+        "els => els.map(e => e.getAttribute('href'))"
+    )
+    assert any(h.startswith(("questions.html", "proofs.html")) for h in hits), hits
+    for query in ("activity_regularizer", "activity regularizer"):
+        visit.open(SITE / "search.html", f"?q={query}")
+        visit.page.wait_for_selector("#search-results ul.search li p.context", timeout=15000)
+        items = visit.page.locator("#search-results ul.search li")
+        hrefs = items.locator("a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+        assert any(h.startswith("layer-losses.html") for h in hrefs), (query, hrefs)
+        excerpt = items.locator("p.context").first.inner_text()
+        assert re.search(r"activity.regularizer", excerpt, re.I), excerpt
+    assert visit.outside == [] and visit.errors == []
+    visit.open(SITE / "search.html", "?q=DenseVariational")
+    visit.page.wait_for_selector("#search-results ul.search li", timeout=15000)
+    first = visit.page.locator("#search-results ul.search li a").first.inner_text()
+    assert first.count("tensorflow_probability") <= 1, first
+    visit.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_screenshots_with_a_setup(browser, width: int) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for name in ("index", "questions", "matrix", "bayesian"):
+        visit = Visit(browser, SITE, width=width)
+        visit.open(SITE / f"{name}.html", "?setup=keras-3.12-jax")
+        visit.page.screenshot(path=str(SHOTS / f"setup-{name}-{width}.png"), full_page=False)
+        visit.close()
+    assert len(list(SHOTS.glob(f"setup-*-{width}.png"))) == 4
+
+
+def test_the_grid_fits_and_marks_the_setup(browser) -> None:
+    for width in (390, 1280):
+        visit = Visit(browser, SITE, width=width)
+        visit.open(SITE / "matrix.html", "?setup=keras-3.12-jax")
+        overflow = visit.page.evaluate(
+            "() => [...document.querySelectorAll('.grid-row')]"
+            ".filter(r => r.scrollWidth > r.clientWidth + 1).length"
+        )
+        assert overflow == 0, (width, overflow)
+        assert visit.page.locator(".grid-claim").count() == len(EXPORT["claims"])
+        # One glyph per cell, in the outcome's colour class.
+        cells = visit.page.locator(".grid-cell[data-env='keras-3.12-jax']")
+        assert cells.first.inner_text() in {"✓", "✗", "⊘", "?"}
+        assert "yours" in cells.first.get_attribute("class")
+        visit.close()
