@@ -289,7 +289,7 @@ def _copy_claims(tmp_path: Path) -> Path:
         (lambda d: d["envs"]["tf.keras-2.15"]["results"].pop("tfp-kl-weight"), "missing"),
         (
             lambda d: d["envs"]["tf.keras-2.15"]["results"].__setitem__(
-                "new-claim", {"outcome": "holds", "variants": []}
+                "new-claim", d["envs"]["tf.keras-2.15"]["results"]["tfp-kl-weight"]
             ),
             "unknown",
         ),
@@ -676,7 +676,7 @@ def test_the_grid_and_the_picker_are_built_from_the_results(make_app, tmp_path: 
         outcome = results["envs"][env.id]["results"]["add-loss-once-unweighted"]["outcome"]
         css = sphinxext.OUTCOME_CLASS[outcome]
         assert f'<span class="grid-cell {css}" data-env="{env.id}"' in page
-    assert page.count('class="grid-claim') == len(cat.claims)
+    assert page.count('class="grid-claim docutils') == len(cat.claims)
     script = (Path(app.outdir) / "_static" / "claims-setups.js").read_text()
     assert json.loads(script.split("window.CLAIM_SETUPS = ", 1)[1].rstrip(";\n"))["setups"]
     assert (Path(app.outdir) / "_static" / "setup.js").exists()
