@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib import metadata
 from pathlib import Path
 
@@ -110,6 +112,46 @@ autodoc2_packages = [
     ),
 ]
 autodoc2_output_dir = "reference/api"
+
+# autodoc2-object sets the current module and, as the current class, the class's fully
+# qualified name (or, for a class, the class itself), so Sphinx registers `mod.mod.Class.method`
+# and `mod.Class.Class` (sphinx-autodoc2 issue 17, open in 0.5.0). The class is made current by
+# its name inside the module, and only for its members: every object gets its import path.
+_RENDERING: ContextVar[str] = ContextVar("autodoc2_object", default="")
+
+
+@contextmanager
+def _fully_qualified_parents(env, mod, klass):
+    saved = env.ref_context.get("py:module"), env.ref_context.get("py:class")
+    env.ref_context["py:module"] = mod["full_name"]
+    parent = klass and klass["full_name"] != _RENDERING.get()
+    # The class's name inside its module: Sphinx puts the module in front itself.
+    relative = klass["full_name"].removeprefix(mod["full_name"] + ".") if parent else None
+    env.ref_context["py:class"] = relative
+    try:
+        yield
+    finally:
+        env.ref_context["py:module"], env.ref_context["py:class"] = saved
+
+
+def setup(app):
+    """Register autodoc2-object with the naming fix above (re-check when the pin moves)."""
+    if metadata.version("sphinx-autodoc2") != "0.5.0":
+        return
+    import autodoc2.sphinx.autodoc as autodoc
+
+    class AutodocObject(autodoc.AutodocObject):
+        def run(self):
+            token = _RENDERING.set(self.arguments[0])
+            try:
+                return super().run()
+            finally:
+                _RENDERING.reset(token)
+
+    autodoc._set_parents = _fully_qualified_parents
+    app.add_directive("autodoc2-object", AutodocObject, override=True)
+
+
 autodoc2_render_plugin = "myst"
 autodoc2_hidden_objects = ["private", "dunder", "inherited"]
 autodoc2_docstring_parser_regexes = [(r"pincite\..*", "myst")]
