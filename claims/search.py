@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Set as AbstractSet
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -27,14 +29,31 @@ PAGE_TEXTS = "page-texts.js"
 MAX_CHARS = 60_000
 
 
+#: A release number: kept whole ("3.12.4"), where Sphinx would drop its parts as numbers.
+VERSION = re.compile(r"\d+(?:\.\d+)+")
+
+
 class SearchWithSpellings(SearchEnglish):
-    """English search that also indexes ``a_b`` where a page writes "a b", and the reverse."""
+    """English search that also indexes ``a_b`` where a page writes "a b" (and the reverse),
+    and release numbers whole, with their minor: "3.12.4" is found by "3.12" and "3.12.4"."""
 
     spellings: frozenset[str] = frozenset()
+    # The query is split the same way: release numbers first, whole, then words as Sphinx does.
+    js_splitter_code = r"""
+function splitQuery(query) {
+  const versions = query.match(/\d+(?:\.\d+)+/g) || [];
+  const rest = query.replace(/\d+(?:\.\d+)+/g, " ");
+  return versions.concat(
+    rest.split(/[^\p{Letter}\p{Number}_\p{Emoji_Presentation}]+/gu).filter((t) => t));
+}
+"""
 
     def split(self, input: str) -> list[str]:
         words = super().split(input)
-        extra = []
+        extra: list[str] = []
+        for match in VERSION.finditer(input):
+            parts = match.group().split(".")
+            extra += dict.fromkeys([match.group(), ".".join(parts[:2])])
         for first, second in pairwise(words):
             joined = f"{first}_{second}".lower()
             if joined in self.spellings:
@@ -51,7 +70,7 @@ class PageTextCollector(EnvironmentCollector):
     def clear_doc(self, app: Any, env: Any, docname: str) -> None:
         getattr(env, "claims_page_texts", {}).pop(docname, None)
 
-    def merge_other(self, app: Any, env: Any, docnames: set[str], other: Any) -> None:
+    def merge_other(self, app: Any, env: Any, docnames: AbstractSet[str], other: Any) -> None:
         texts = _texts(env)
         for docname in docnames:
             if docname in getattr(other, "claims_page_texts", {}):
@@ -65,7 +84,8 @@ class PageTextCollector(EnvironmentCollector):
 def _texts(env: Any) -> dict[str, str]:
     if not hasattr(env, "claims_page_texts"):
         env.claims_page_texts = {}
-    return env.claims_page_texts  # type: ignore[no-any-return]
+    texts: dict[str, str] = env.claims_page_texts
+    return texts
 
 
 def write_page_texts(app: Any, exception: Exception | None) -> None:
@@ -104,5 +124,5 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_env_collector(PageTextCollector)
     app.connect("build-finished", write_page_texts)
     app.add_js_file("search-excerpts.js")
-    return {"version": "1", "env_version": 1, "parallel_read_safe": True,
+    return {"version": "1", "env_version": 2, "parallel_read_safe": True,
             "parallel_write_safe": True}  # fmt: skip

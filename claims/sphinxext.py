@@ -248,13 +248,13 @@ class ClaimDirective(SphinxDirective):
         document = self.state.document  # one per page, read afresh each time
         seen = document.get("claims-cited-said", False)
         document["claims-cited-said"] = True
+        labels = " and ".join(c["label"] for c in catalog.grid.cited_only.values())
         if not seen:
-            cited = "; ".join(
-                f"{c['label']} ({c['why']})" for c in catalog.grid.cited_only.values()
+            text = (
+                f"{labels}, in every box of this page: they do not install on Python 3.11 (the "
+                "release grid says why); what this site says of them is quoted from their code."
             )
-            text = f"{cited}. What this site says of them is quoted from their code."
-            return _para("Cited, not executed (in every box of this page):", text, ["claim-cited"])
-        labels = ", ".join(c["label"] for c in catalog.grid.cited_only.values())
+            return _para("Cited, not executed:", text, ["claim-cited"])
         return nodes.paragraph("", f"Cited only: {labels}.", classes=["claim-cited", "claim-tag"])
 
 
@@ -396,7 +396,7 @@ def _runs_text(cells: list[tuple[Any, str]]) -> str:
 
 def grid_rows(catalog: Catalog, results: dict, claim: Any) -> list[nodes.Element]:
     """One row per line and backend the claim runs on: its releases as runs of colour."""
-    rows = []
+    rows: list[nodes.Element] = []
     for line_id, line in catalog.grid.lines.items():
         for backend in line.backends:
             envs = sorted(

@@ -224,8 +224,9 @@
       const r = DATA.claims[item.dataset.setupClaim];
       if (!r || !setup.env) continue;
       const res = r.envs[setup.env.id];
+      // The outcome only (the box it links to has the numbers).
       item.append(el("span", { class: "digest-outcome claim-yours-" + (OUTCOME_CLASS[res.outcome] || "na") },
-        " " + res.text));
+        res.text.split(": ")[0]));
     }
   }
 
@@ -238,8 +239,9 @@
       const want = setup.tabs.find((t) => labels.some((l) => l.dataset.syncId === t));
       if (!want) continue;
       const label = labels.find((l) => l.dataset.syncId === want);
+      // Check the radio itself: a click would also scroll the page to keep the label in place.
       const input = label.previousElementSibling;
-      if (input && !input.checked) label.click();
+      if (input instanceof HTMLInputElement) input.checked = true;
       if (want !== setup.tabs[0]) {
         const note = el("p", { class: "setup-tab-note" },
           `No tab for ${setup.label} on this page: showing “${label.textContent.trim()}”, the nearest.`);
