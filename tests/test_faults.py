@@ -166,3 +166,14 @@ def test_two_processes_sharing_one_cache(
     assert {b.name.rsplit("-", 1)[-1] for b in blobs} == expected
     assert len(blobs) == len(expected)
     assert all(sha256_hex(b.read_bytes()) == b.name.rsplit("-", 1)[-1] for b in blobs)
+
+
+def test_an_atomic_write_gets_the_mode_of_any_new_file(tmp_path: Path) -> None:
+    """Not mkstemp's private 0600: a web server must be able to serve what the build wrote."""
+    import os
+
+    from pincite import atomic
+
+    target = atomic.write_atomic(tmp_path / "claims.json", b"{}")
+    assert target.stat().st_mode & 0o777 == 0o666 & ~atomic._UMASK
+    assert os.umask(atomic._UMASK) == atomic._UMASK  # reading it left it as it was

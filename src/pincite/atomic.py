@@ -10,6 +10,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Read once, at import, before any thread could create a file meanwhile.
+_UMASK = _umask()
+
+
 def write_atomic(path: Path, data: bytes | BinaryIO, *, fsync: bool = False) -> Path:
     """Write ``data`` (bytes, or a binary file read to its end) to ``path`` atomically.
 
@@ -21,6 +32,9 @@ def write_atomic(path: Path, data: bytes | BinaryIO, *, fsync: bool = False) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        # mkstemp makes the file private (0600); the written file gets the mode any new file
+        # gets (0666 less the umask), so a web server can serve it like the rest of the site.
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             if isinstance(data, bytes | bytearray | memoryview):
                 fh.write(data)
