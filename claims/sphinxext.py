@@ -447,12 +447,15 @@ class ClaimsMatrixDirective(SphinxDirective):
         ):
             cell = grid_cell("", SYMBOL[outcome])
             cell["env"], cell["outcome"], cell["tip"] = "", outcome, words
-            legend += [cell, nodes.Text(f" {words}   ")]
-        legend += nodes.Text(
-            "Each cell is one release, oldest to newest; the runs after each row name the first "
-            "and last release of each run. Your setup, when you pick one, is outlined."
-        )
+            legend += nodes.inline("", "", cell, nodes.Text(f" {words}"), classes=["grid-key"])
         out.append(legend)
+        out.append(
+            nodes.paragraph(
+                "",
+                "Each cell is one release, oldest to newest; the line under each row names the "
+                "first and last release of each run. Your setup, when you pick one, is outlined.",
+            )
+        )
         for claim in catalog.claims.values():
             block = nodes.container(classes=["grid-claim"])
             title = nodes.paragraph(classes=["grid-claim-title"])
