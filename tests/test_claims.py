@@ -680,3 +680,40 @@ def test_the_grid_and_the_picker_are_built_from_the_results(make_app, tmp_path: 
     script = (Path(app.outdir) / "_static" / "claims-setups.js").read_text()
     assert json.loads(script.split("window.CLAIM_SETUPS = ", 1)[1].rstrip(";\n"))["setups"]
     assert (Path(app.outdir) / "_static" / "setup.js").exists()
+
+
+#: Words that state an outcome: a paragraph using them speaks of a claim's result.
+OUTCOME_WORDS = re.compile(
+    r"\b(holds|does not hold|refuses|refused|counted twice|counts? it twice|T \+ 1"
+    r"|divided by the batch size|not divided)\b"
+)
+
+
+@pytest.mark.parametrize("name", ["index", "questions", "boundaries", "verdict", "bayesian",
+                                  "layer-losses", "call-chain", "changes"])  # fmt: skip
+def test_every_sentence_about_an_outcome_is_tied_to_a_claim(name: str) -> None:
+    """A paragraph that states an outcome names its claim (a box, a range role or a link), or
+    shows the cited code it quotes, or is the short answer the claim digest below it lists."""
+    text = (ROOT / "docs" / f"{name}.md").read_text()
+    blocks = re.split(r"\n\s*\n", text)
+    untied = []
+    inside_fence = False
+    for i, block in enumerate(blocks):
+        fences = block.count("```")
+        if inside_fence or block.lstrip().startswith("```"):
+            inside_fence = (inside_fence + fences) % 2 == 1
+            continue
+        inside_fence = fences % 2 == 1
+        if not OUTCOME_WORDS.search(block) or re.search(r"claim-|\{claim-", block):
+            continue
+        following = blocks[i + 1].lstrip() if i + 1 < len(blocks) else ""
+        # Evidence right below: the cited code (for releases that are cited, not executed), or
+        # (a formula and a line later) the digest of the claims the short answer sums up.
+        if following.startswith(("```{pincite-source}", "```{pincite-diff}")):
+            continue
+        if any(b.lstrip().startswith("```{claim-digest}") for b in blocks[i + 1 : i + 4]):
+            continue
+        if "its box says" in block:  # the questions page says what a box is, not an outcome
+            continue
+        untied.append(" ".join(block.split())[:120])
+    assert untied == []
