@@ -209,9 +209,6 @@ class Builder:
             "python": self.grid.python,
             "platform": self.platform,
             "sources": sources_digest(self.sources),
-            # Bytecode is compiled at install: where PYTHONDONTWRITEBYTECODE is set (CI, this
-            # machine), every run would otherwise compile ~2,400 modules again (9 s of 45).
-            "bytecode": "compiled at install",
         }
 
     def base_folder(self, base_id: str) -> tuple[Path, dict[str, Any]]:
@@ -334,8 +331,8 @@ class Builder:
         self._uv(name, "venv", "--quiet", "--relocatable", "--python", self.grid.python, str(tmp))
         requires = [str(r) for r in ident["requires"]]
         self._uv(
-            name, "pip", "install", "--compile-bytecode", "--python", str(tmp / "bin" / "python"),
-            *requires, *self.sources, *extra,
+            name, "pip", "install", "--python", str(tmp / "bin" / "python"), *requires,
+            *self.sources, *extra,
         )  # fmt: skip
 
     def _verify_base(self, folder: Path, ident: dict[str, Any]) -> str | None:
@@ -369,8 +366,8 @@ class Builder:
         (requirement,) = ident["requires"]
         self._uv(
             "overlay-" + str(requirement).replace("==", "-"), "pip", "install", "--no-deps",
-            "--compile-bytecode", "--python", sys.executable, "--target", str(tmp),
-            str(requirement), *self.sources, *extra,
+            "--python", sys.executable, "--target", str(tmp), str(requirement), *self.sources,
+            *extra,
         )  # fmt: skip
 
     def _verify_overlay(self, folder: Path, ident: dict[str, Any]) -> str | None:

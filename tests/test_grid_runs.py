@@ -328,17 +328,6 @@ def test_a_damaged_base_or_overlay_is_rebuilt_saying_so(fake: Grid, damage: str)
     assert "keras-3.99               agrees" in out
 
 
-def test_bases_and_overlays_carry_their_bytecode(fake: Grid, monkeypatch) -> None:
-    """Compiled at install: with PYTHONDONTWRITEBYTECODE set, no run compiles them again."""
-    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # so no run can have written them
-    ok(fake.run("--only", "keras-3.99"))
-    (venv,) = fake.venvs()
-    site = next(venv.glob("lib/python*/site-packages"))
-    assert list((site / "jax" / "__pycache__").glob("__init__.*.pyc"))
-    (overlay,) = (fake.grid_dir / "overlays").glob("keras-3.99.0-*[0-9a-f]")
-    assert list((overlay / "keras" / "__pycache__").glob("__init__.*.pyc"))
-
-
 # 3. two runs at once corrupt a base for good
 def test_two_runs_at_once_build_one_base_between_them(tmp_path: Path) -> None:
     grid = Grid(tmp_path)
