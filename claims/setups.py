@@ -1,6 +1,6 @@
 """The reader's setup: every environment the grid ran, and what each claim measured there.
 
-The setup picker on every page (``conf/_static/setup.js``) reads this as ``claims-setups.js``:
+The setup picker on every page (``claims/static/setup.js``) reads this as ``claims-setups.js``:
 one entry per environment (its exact versions), the cited-only lines, and per claim and
 environment one line a reader can act on ("does not hold: reported loss 3.75; the sentence
 predicts 2.0625"). Pure Python; the texts come from the grid's results only.
@@ -32,10 +32,13 @@ _MEASURED = re.compile(r"reported|after|applied|^evaluate|History loss")
 _RULED_OUT = "(not it)"
 
 
-def _fmt(value: Any) -> str:
+def format_number(value: Any, compact: bool = True) -> str:
+    """A measured number as text: floats to 6 digits, arrays as JSON (``compact``: no spaces)."""
     if isinstance(value, float):
         return f"{value:.6g}"
-    return json.dumps(value, separators=(",", ":")) if isinstance(value, list) else str(value)
+    if isinstance(value, list):
+        return json.dumps(value, separators=(",", ":") if compact else None)
+    return str(value)
 
 
 def key_numbers(numbers: dict[str, Any]) -> str:
@@ -43,7 +46,7 @@ def key_numbers(numbers: dict[str, Any]) -> str:
     measured = [k for k in numbers if _MEASURED.search(k)]
     predicted = [k for k in numbers if k not in measured and _RULED_OUT not in k]
     shown = [*measured[:2], *predicted[:1]] or list(numbers)[:2]
-    return "; ".join(f"{k} = {_fmt(numbers[k])}" for k in shown)
+    return "; ".join(f"{k} = {format_number(numbers[k])}" for k in shown)
 
 
 def reader_line(claim: Claim, env: Env, results: dict) -> dict[str, str]:

@@ -219,7 +219,10 @@ class ClaimDirective(SphinxDirective):
             lines = [f"{v['variant']}: {v['outcome']}" for v in res["variants"]]
             shown = next(v for v in res["variants"] if v["outcome"] == res["outcome"])
             lines += ["", f"{shown['variant']}:"]
-            lines += [f"  {k} = {_fmt(v)}" for k, v in shown["numbers"].items()]
+            lines += [
+                f"  {k} = {setups.format_number(v, compact=False)}"
+                for k, v in shown["numbers"].items()
+            ]
             if shown.get("detail"):
                 lines.append(f"  {shown['detail']}")
             box += nodes.paragraph("", f"Measured {where}, {example.label}:")
@@ -324,12 +327,6 @@ def _count(catalog: Catalog, claim: Any) -> int:
     return sum(1 for e in catalog.envs.values() if claim.expected(e) != NA)
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return json.dumps(value) if isinstance(value, list) else str(value)
-
-
 class ClaimRangeRole(SphinxRole):
     """``{claim-holds}`id``` / ``{claim-fails}`id```: the grid's ranges, as inline text."""
 
@@ -362,7 +359,6 @@ class GridRole(SphinxRole):
         return [nodes.inline(text, text, classes=["grid-range"])], []
 
 
-LEGEND = "✓ holds, ✗ does not hold, ⊘ Keras refuses the pattern, ? not tested, · not run there."
 #: The CSS class of each outcome's colour (the legend, the cells and setup.js agree on them).
 OUTCOME_CLASS = {HOLDS: "holds", FAILS: "fails", REFUSES: "refuses", UNTESTED: "untested", NA: "na"}
 

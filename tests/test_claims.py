@@ -638,7 +638,7 @@ def test_the_reader_line_states_the_outcome_and_the_numbers_measured() -> None:
                 "numbers", {}
             ):
                 assert (
-                    f"reported loss = {setups._fmt(shown['numbers']['reported loss'])}"
+                    f"reported loss = {setups.format_number(shown['numbers']['reported loss'])}"
                     in line["text"]
                 )
     script = setups.script(cat, results)
