@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import marshal
 import os
 import re
 import shutil
@@ -149,7 +150,16 @@ class Grid:
         for folder in (self.wheels, self.claims):
             folder.mkdir()
         for name, data in (
-            make_wheel("jax", "0.0.1", {"jax/__init__.py": b'__version__ = "0.0.1"\n'}),
+            # Like numpy, the backend ships a `.pyc` in its RECORD, which compiling at install
+            # rewrites: the base must still verify.
+            make_wheel(
+                "jax",
+                "0.0.1",
+                {
+                    "jax/__init__.py": b'__version__ = "0.0.1"\n',
+                    f"jax/__pycache__/__init__.{sys.implementation.cache_tag}.pyc": b"stale",
+                },
+            ),
             keras_wheel("3.98.0", 7.0),
             keras_wheel("3.99.0", 9.5),
             packaging_wheel(),
@@ -326,6 +336,22 @@ def test_a_damaged_base_or_overlay_is_rebuilt_saying_so(fake: Grid, damage: str)
     out = ok(fake.run("--only", "keras-3.99"))
     assert "is broken (" in out and "rebuilding it" in out
     assert "keras-3.99               agrees" in out
+
+
+def test_bases_and_overlays_carry_their_bytecode(fake: Grid, monkeypatch) -> None:
+    """Compiled at build, for the final path: with PYTHONDONTWRITEBYTECODE set, no run compiles
+    them again."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # so no run can have written them
+    ok(fake.run("--only", "keras-3.99"))
+    (venv,) = fake.venvs()
+    site = next(venv.glob("lib/python*/site-packages"))
+    (overlay,) = (fake.grid_dir / "overlays").glob("keras-3.99.0-*[0-9a-f]")
+    for source in (site / "jax" / "__init__.py", overlay / "keras" / "__init__.py"):
+        (compiled,) = (source.parent / "__pycache__").glob("__init__.*.pyc")
+        # The build was made in a `.tmp` folder: its bytecode must name the final path,
+        # where Python (and TensorFlow, locating its libraries) will find it.
+        code = marshal.loads(compiled.read_bytes()[16:])
+        assert code.co_filename == str(source)
 
 
 # 3. two runs at once corrupt a base for good
