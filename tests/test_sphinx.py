@@ -48,6 +48,8 @@ def test_citation_renders_header_permalink_and_upstream_line_numbers(
     # The first displayed line carries the real upstream number.
     first = re.search(r'<span class="linenos">\s*(\d+)</span>', html)
     assert first and first[1] == m[1]
+    # The block names its release, for scripts and themes.
+    assert re.search(r'class="[^"]*pincite-source pincite-release-toy-1', html)
     # The emphasised line is highlighted.
     assert re.search(r'<span class="hll">.*regularization_losses', html, re.S)
     # The page ends with the list of what it cites, one entry per file with each line range.

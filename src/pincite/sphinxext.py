@@ -248,8 +248,12 @@ class PinnedSourceDirective(CitingDirective):
         if opts.get("caption"):
             caption += nodes.Text(f" — {opts['caption']}")
         self.set_source_info(caption)
+        # The release's id as a class: a theme or script can tell whose code a block shows
+        # (the site warns a reader whose own release differs).
         wrapper = nodes.container(
-            "", literal_block=True, classes=["literal-block-wrapper", "pincite-source"]
+            "",
+            literal_block=True,
+            classes=["literal-block-wrapper", "pincite-source", f"pincite-release-{release.id}"],
         )
         wrapper += caption
         wrapper += literal
