@@ -269,15 +269,22 @@ class Lab:
         return model
 
     def train(self, model: Any, v: Variant, x: Any = X, y: Any = Y, **kwargs: Any) -> float:
-        """One step over the whole batch by the variant's entry point; the loss it reports."""
+        """One step over the whole batch by the variant's entry point; the loss it reports
+        (``nan`` when it reports none: see `train_logs`)."""
+        logs = self.train_logs(model, v, x, y, **kwargs)
+        return float(logs["loss"]) if "loss" in logs else math.nan
+
+    def train_logs(self, model: Any, v: Variant, x: Any = X, y: Any = Y, **kwargs: Any) -> dict:
+        """One step over the whole batch by the variant's entry point; every value it reports
+        (``History``'s first epoch, or ``train_on_batch``'s logs)."""
         if v.entry == "fit":
             history = model.fit(
                 x, y, batch_size=len(X), epochs=1, shuffle=False, verbose=0, **kwargs
             )
-            return float(history.history["loss"][0]) if "loss" in history.history else math.nan
+            return {k: values[0] for k, values in history.history.items()}
         if v.entry == "train_on_batch":
             logs = model.train_on_batch(x, y, return_dict=True, **kwargs)
-            return float(logs["loss"]) if "loss" in logs else math.nan
+            return dict(logs) if isinstance(logs, dict) else {}
         raise ValueError(f"{v.entry!r} is not a training entry point")
 
     def test(self, model: Any, v: Variant, x: Any = X, y: Any = Y) -> float:

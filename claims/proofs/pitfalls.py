@@ -266,19 +266,33 @@ def _mixed_step(lab: Lab, v: Variant, layer: Any) -> Evidence:
         dtypes = [str(lab.numpy(t).dtype) for t in model.losses]
         reported = lab.train(model, v)
         got_w = lab.weights(model)
+        # The same step with the default initial scale, 2**15: the scaled gradient of the
+        # float16 matmul overflows (about 2**15 * 3 > 65504), so the step must be skipped.
+        overflowing = lab.model(layer())
+        overflowing.compile(
+            optimizer=keras.mixed_precision.LossScaleOptimizer(
+                keras.optimizers.SGD(learning_rate=LR)
+            ),
+            loss="mse",
+            run_eagerly=v.eager,
+        )
+        lab.train(overflowing, v)
+        skipped_w = lab.weights(overflowing)
     except Exception as exc:  # the float16 layer loss in the float32 total is refused
         return Evidence(holds=False, refused=refusal(exc))
     finally:
         keras.mixed_precision.set_global_policy("float32")
     return Evidence(
-        holds=close(reported, mse(W0) + TERM) and close(got_w, W_AFTER),
+        holds=close(reported, mse(W0) + TERM) and close(got_w, W_AFTER) and close(skipped_w, W0),
         numbers={
             "dtype of the add_loss term": dtypes,
             "optimizer": type(model.optimizer).__name__,
             "reported loss": reported,
             "mse + term": mse(W0) + TERM,
-            "w after one step": got_w,
+            "w after one step, initial scale 2": got_w,
             "float32 update": W_AFTER,
+            "w after one step, default initial scale 2**15 (overflows: skipped)": skipped_w,
+            "w before the step": W0,
         },
     )
 
