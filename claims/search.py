@@ -19,6 +19,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from docutils import nodes
 from sphinx.environment.collectors import EnvironmentCollector
 from sphinx.search.en import SearchEnglish
 
@@ -77,14 +78,24 @@ class PageTextCollector(EnvironmentCollector):
                 texts[docname] = other.claims_page_texts[docname]
 
     def process_doc(self, app: Any, doctree: Any) -> None:
-        text = " ".join(doctree.astext().split())
-        _texts(app.env)[app.env.docname] = text[:MAX_CHARS]
+        # One entry per section, its own text (not its subsections'): a search hit on a
+        # section shows an excerpt of that section, as Sphinx does online.
+        kept: list[list[str]] = []
+        budget = MAX_CHARS
+        for section in [doctree, *doctree.findall(nodes.section)]:
+            own = [c for c in section.children if not isinstance(c, nodes.section)]
+            text = " ".join(" ".join(c.astext() for c in own).split())[:budget]
+            budget -= len(text)
+            ident = section["ids"][0] if section.get("ids") and section is not doctree else ""
+            if text or ident:
+                kept.append([ident, text])
+        _texts(app.env)[app.env.docname] = kept
 
 
-def _texts(env: Any) -> dict[str, str]:
+def _texts(env: Any) -> dict[str, list[list[str]]]:
     if not hasattr(env, "claims_page_texts"):
         env.claims_page_texts = {}
-    texts: dict[str, str] = env.claims_page_texts
+    texts: dict[str, list[list[str]]] = env.claims_page_texts
     return texts
 
 
@@ -124,5 +135,5 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_env_collector(PageTextCollector)
     app.connect("build-finished", write_page_texts)
     app.add_js_file("search-excerpts.js")
-    return {"version": "1", "env_version": 2, "parallel_read_safe": True,
+    return {"version": "1", "env_version": 3, "parallel_read_safe": True,
             "parallel_write_safe": True}  # fmt: skip

@@ -24,9 +24,16 @@
     if (doc === null) return original(input, init);
     return texts.then((all) => {
       if (!(doc in all)) return original(input, init);
+      // The page as its sections, each with its own text and id: Sphinx takes a section
+      // hit's excerpt from the element with that id, and a page hit's from all of them.
       const main = document.createElement("div");
       main.setAttribute("role", "main");
-      main.textContent = all[doc];
+      for (const [id, text] of all[doc]) {
+        const section = document.createElement("section");
+        if (id) section.id = id;
+        section.textContent = text + " ";
+        main.append(section);
+      }
       return new Response("<!DOCTYPE html><html><body>" + main.outerHTML + "</body></html>", {
         headers: { "Content-Type": "text/html; charset=utf-8" },
       });
