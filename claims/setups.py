@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
+from pathlib import Path
 from typing import Any
+
+from packaging.version import Version
 
 from claims.catalog import FAILS, HOLDS, NA, REFUSES, UNTESTED, Catalog, Claim
 from claims.grid import BACKEND_LABELS, Env
@@ -25,6 +29,13 @@ TABS: dict[tuple[str, str], list[str]] = {
     ("tf_keras", "tensorflow"): ["tf-keras-2.21", "keras-2.15"],
     ("cited", "keras-2.3"): ["keras-2.3"],
     ("cited", "tf-2.2"): ["tf-2.2", "keras-2.15"],
+}
+
+#: The line and releases (first and last minor) of each cited-only entry of grid.toml, so a
+#: reader who types "2.2" under tf.keras gets the cited code, not a neighbour's numbers.
+CITED_SPANS: dict[str, tuple[str, str, str]] = {
+    "keras-2.3": ("keras", "2.3", "2.3"),
+    "tf-2.2": ("tf.keras", "2.2", "2.11"),
 }
 
 #: Numbers a proof measured (the rest are what a sentence predicts, or what it rules out).
@@ -59,11 +70,12 @@ def reader_line(claim: Claim, env: Env, results: dict) -> dict[str, str]:
     odd = [v for v in variants if v["outcome"] == outcome]
     which = ""
     if len(variants) > 1:
-        which = (
-            f" in all {len(variants)} variants"
-            if len(odd) == len(variants)
-            else f" under {', '.join(v['variant'] for v in odd)}"
-        )
+        if len(odd) < len(variants):
+            which = f" under {', '.join(v['variant'] for v in odd)}"
+        elif outcome == FAILS:  # not "does not hold in all 4 variants", a double negative
+            which = f" in any of the {len(variants)} variants"
+        else:
+            which = f" in all {len(variants)} variants"
     shown = odd[0] if odd else {}
     if outcome == REFUSES:
         text = f"Keras refuses{which}: {res.get('detail') or shown.get('detail', '')}"
@@ -82,8 +94,30 @@ def reader_line(claim: Claim, env: Env, results: dict) -> dict[str, str]:
     return {"outcome": outcome, "text": text}
 
 
-def data(catalog: Catalog, results: dict) -> dict[str, Any]:
-    """Everything the picker needs, from the grid's results alone."""
+def cited_code(pins: Path) -> dict[str, dict[str, str]]:
+    """Whose code each pinned release shows: its line and release, or the cited-only line.
+
+    A page's code block carries its release's id (``pincite-release-<id>``); the picker warns
+    a reader whose own release of that line differs from the one shown.
+    """
+    out = {}
+    for rel in tomllib.loads(pins.read_text(encoding="utf-8")).get("release", []):
+        project, version = rel["project"].replace("_", "-"), Version(rel["version"])
+        if project == "keras" and version.major >= 3:
+            line = "keras"
+        elif project == "keras" and version >= Version("2.4"):
+            line = "tf.keras"  # the `keras` package TensorFlow 2.12-2.15 ship as tf.keras
+        elif project == "tf-keras":
+            line = "tf_keras"
+        else:
+            continue  # cited-only lines (Keras 2.3.1, TF 2.2) and TFP: no release to pick
+        minor = f"{version.major}.{version.minor}"
+        out[rel["id"]] = {"line": line, "minor": minor, "label": rel.get("title", rel["id"])}
+    return out
+
+
+def data(catalog: Catalog, results: dict, pins: Path | None = None) -> dict[str, Any]:
+    """Everything the picker needs, from the grid's results (and whose code each block shows)."""
     setups = []
     for env in catalog.envs.values():
         info = results["envs"][env.id]
@@ -104,7 +138,13 @@ def data(catalog: Catalog, results: dict) -> dict[str, Any]:
             }
         )
     cited = [
-        {"id": cid, "label": c["label"], "why": c["why"], "tabs": TABS.get(("cited", cid), [])}
+        {
+            "id": cid,
+            "label": c["label"],
+            "why": c["why"],
+            "tabs": TABS.get(("cited", cid), []),
+            **dict(zip(("line", "first", "last"), CITED_SPANS[cid], strict=True)),
+        }
         for cid, c in catalog.grid.cited_only.items()
     ]
     claims = {
@@ -114,11 +154,12 @@ def data(catalog: Catalog, results: dict) -> dict[str, Any]:
         }
         for claim in catalog.claims.values()
     }
-    return {"setups": setups, "cited": cited, "claims": claims}
+    code = cited_code(pins) if pins else {}
+    return {"setups": setups, "cited": cited, "claims": claims, "code": code}
 
 
-def script(catalog: Catalog, results: dict) -> str:
+def script(catalog: Catalog, results: dict, pins: Path | None = None) -> str:
     """The data as a script that works from ``file://`` (a page cannot fetch JSON there)."""
-    payload = json.dumps(data(catalog, results), sort_keys=True, separators=(",", ":"))
+    payload = json.dumps(data(catalog, results, pins), sort_keys=True, separators=(",", ":"))
     # `</` cannot end the script element early inside a string.
     return "window.CLAIM_SETUPS = " + payload.replace("</", "<\\/") + ";\n"

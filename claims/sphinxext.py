@@ -198,9 +198,16 @@ class ClaimDirective(SphinxDirective):
         if differ:
             box += nodes.paragraph("", "", nodes.strong("", "Where variants differ:"))
             items = nodes.bullet_list(classes=["claim-variant-differences"])
+            # Variants that differ alike (same outcome, releases and exception) share one item.
+            grouped: dict[tuple[str, str, str], list[str]] = {}
             for label, outcome, where, detail in differ:
+                grouped.setdefault((outcome, where, detail), []).append(label)
+            for (outcome, where, detail), labels in grouped.items():
                 item = nodes.paragraph()
-                item += nodes.literal(label, label)
+                for n, label in enumerate(labels):
+                    if n:
+                        item += nodes.Text(", ")
+                    item += nodes.literal(label, label)
                 item += nodes.Text(f" {outcome} on {where}" + (", with " if detail else "."))
                 if detail:
                     item += nodes.literal(detail, detail)
@@ -512,7 +519,11 @@ def _depart_slot(translator: Any, node: digest_slot) -> None:
 
 class ClaimDigestDirective(SphinxDirective):
     """``claim-digest``: a list of claims by title (one id per line), each with its outcome
-    for the reader's setup once one is picked."""
+    for the reader's setup once one is picked.
+
+    ``<id> | <label> | <text>`` adds a second link, to a section the reader needs next (what
+    to set, say), after the claim's.
+    """
 
     has_content = True
 
@@ -524,7 +535,8 @@ class ClaimDigestDirective(SphinxDirective):
             return []
         _note_inputs(self.env)
         items = nodes.bullet_list(classes=["claim-digest"])
-        for offset, claim_id in enumerate(line.strip() for line in self.content):
+        for offset, line in enumerate(self.content):
+            claim_id, _, extra = (part.strip() for part in line.partition("|"))
             if not claim_id:
                 continue
             if claim_id not in catalog.claims:
@@ -533,11 +545,32 @@ class ClaimDigestDirective(SphinxDirective):
                 continue
             para = nodes.paragraph()
             para += _claim_ref(claim_id, catalog.claims[claim_id].title)
+            if extra:
+                label, _, text = (part.strip() for part in extra.partition("|"))
+                if not text:
+                    where = (self.env.docname, self.content_offset + offset + 1)
+                    _warn(where, f"claim-digest: {line.strip()!r} needs '<id> | <label> | <text>'")
+                    continue
+                more = addnodes.pending_xref(
+                    "", refdomain="std", reftype="ref", reftarget=label, refexplicit=True
+                )
+                more += nodes.inline(text, text)
+                para += nodes.Text(" (")
+                para += more
+                para += nodes.Text(")")
             slot = digest_slot()
             slot["claim"] = claim_id
             para += slot
             items += nodes.list_item("", para)
         return [items]
+
+
+def _sha256_of(path: Path | None) -> str:
+    """A file's sha256, or "absent"."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path else "absent"
+    except OSError:
+        return "absent"
 
 
 def write_export(app: Any, exception: Exception | None) -> None:
@@ -548,9 +581,13 @@ def write_export(app: Any, exception: Exception | None) -> None:
     script = Path(app.outdir) / "_static" / SETUPS_SCRIPT
     # Both are a function of the results file and of the fingerprinted specs: when both are
     # what the last export was made from, skip the (slow) load and rewrite.
+    # Whose code each block shows comes from pincite's pins, where the site uses pincite.
+    named = getattr(app.config, "pincite_pins", "")
+    pins = Path(app.confdir, named) if named and Path(app.confdir, named).is_file() else None
     try:
         source = hashlib.sha256(RESULTS.read_bytes() + fingerprint().encode()).hexdigest()
-        stamp = f"// source-sha256 {source}\n"
+        # The script also says whose code each block shows: the pins are part of its source.
+        stamp = f"// source-sha256 {source} {_sha256_of(pins)}\n"
         if json.loads(target.read_bytes()).get("source-sha256") == source and (
             script.read_text(encoding="utf-8").startswith(stamp)
         ):
@@ -565,7 +602,7 @@ def write_export(app: Any, exception: Exception | None) -> None:
     source = hashlib.sha256(RESULTS.read_bytes() + fingerprint().encode()).hexdigest()
     data = {**ranges.export(catalog, results), "source-sha256": source}
     write_atomic(target, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-    text = f"// source-sha256 {source}\n" + setups.script(catalog, results)
+    text = f"// source-sha256 {source} {_sha256_of(pins)}\n" + setups.script(catalog, results, pins)
     write_atomic(script, text.encode())
 
 

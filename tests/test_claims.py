@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from claims import (
     catalog,
@@ -501,7 +502,12 @@ def test_export_is_rewritten_only_when_the_results_change(
     results = tmp_path / "results.json"
     shutil.copy(catalog.RESULTS, results)
     monkeypatch.setattr(sphinxext, "RESULTS", results)
-    app = SimpleNamespace(outdir=str(tmp_path), builder=SimpleNamespace(format="html"))
+    app = SimpleNamespace(
+        outdir=str(tmp_path),
+        confdir=str(tmp_path),
+        config=SimpleNamespace(pincite_pins=""),
+        builder=SimpleNamespace(format="html"),
+    )
     sphinxext.write_export(app, None)
     target = tmp_path / "claims.json"
     first = json.loads(target.read_text())
@@ -512,6 +518,13 @@ def test_export_is_rewritten_only_when_the_results_change(
     results.write_text(results.read_text() + "\n")  # new results (same content, new bytes)
     sphinxext.write_export(app, None)
     assert "marker" not in json.loads(target.read_text())
+    # New pins change whose code a block shows: the picker's script is rewritten.
+    script = tmp_path / "_static" / sphinxext.SETUPS_SCRIPT
+    before = script.read_text()
+    shutil.copy(Path(__file__).parents[1] / "snippets" / "pins.toml", tmp_path / "pins.toml")
+    app.config.pincite_pins = "pins.toml"
+    sphinxext.write_export(app, None)
+    assert script.read_text().splitlines()[0] != before.splitlines()[0]
 
 
 def test_claim_labels_come_from_docutils_targets_and_follow_edits(make_app, tmp_path: Path) -> None:
@@ -645,6 +658,49 @@ def test_the_reader_line_states_the_outcome_and_the_numbers_measured() -> None:
     assert script.startswith("window.CLAIM_SETUPS = ") and "</" not in script
 
 
+def test_the_picker_knows_whose_code_each_block_shows_and_the_cited_spans(tmp_path) -> None:
+    from claims import setups
+
+    pins = tmp_path / "pins.toml"
+    pins.write_text(
+        "".join(
+            f'[[release]]\nid = "{i}"\ntitle = "{t}"\nproject = "{p}"\nversion = "{v}"\n'
+            for i, t, p, v in (
+                ("k3", "Keras 3.15.1", "keras", "3.15.1"),
+                ("k215", "keras 2.15.0", "keras", "2.15.0"),
+                ("k23", "Keras 2.3.1", "keras", "2.3.1"),
+                ("tfk", "tf-keras 2.21.0", "tf_keras", "2.21.0"),
+                ("tfp", "TFP", "tensorflow-probability", "0.25.0"),
+            )
+        )
+    )
+    assert setups.cited_code(pins) == {
+        "k3": {"line": "keras", "minor": "3.15", "label": "Keras 3.15.1"},
+        "k215": {"line": "tf.keras", "minor": "2.15", "label": "keras 2.15.0"},
+        "tfk": {"line": "tf_keras", "minor": "2.21", "label": "tf-keras 2.21.0"},
+    }
+    # Every cited-only line of the grid has its span, and a span is not a release it runs.
+    cat = catalog.load_catalog()
+    assert set(setups.CITED_SPANS) == set(cat.grid.cited_only)
+    for line, first, last in setups.CITED_SPANS.values():
+        runs = [e.minor for e in cat.envs.values() if e.line == line]
+        assert not any(Version(first) <= Version(m) <= Version(last) for m in runs), line
+
+
+def test_a_line_that_fails_everywhere_says_so_without_a_double_negative() -> None:
+    from claims import setups
+
+    cat = catalog.load_catalog()
+    results = json.loads(catalog.RESULTS.read_text())
+    texts = [
+        setups.reader_line(claim, env, results)["text"]
+        for claim in cat.claims.values()
+        for env in cat.envs.values()
+    ]
+    assert not [t for t in texts if t.startswith("does not hold in all")]
+    assert any(t.startswith("does not hold in any of the") for t in texts)
+
+
 def test_key_numbers_put_what_was_measured_next_to_the_prediction() -> None:
     from claims import setups
 
@@ -682,6 +738,30 @@ def test_the_grid_and_the_picker_are_built_from_the_results(make_app, tmp_path: 
     assert (Path(app.outdir) / "_static" / "setup.js").exists()
 
 
+def test_a_digest_entry_can_link_to_what_to_do_next(make_app, tmp_path: Path) -> None:
+    """``<id> | <label> | <text>``: the claim's link, then the section's; a malformed one warns
+    at its line."""
+    src = tmp_path / "site"
+    src.mkdir()
+    (src / "conf.py").write_text('extensions = ["claims.sphinxext"]\n')
+    (src / "index.rst").write_text(
+        "Home\n====\n\n.. claim-digest::\n\n   add-loss-once-unweighted | next | what to do\n"
+        "   tfp-kl-weight | next\n\n.. _next:\n\nNext\n----\n\n"
+        ".. claim:: add-loss-once-unweighted\n\n.. claim:: tfp-kl-weight\n"
+    )
+    app = make_app("html", srcdir=src)
+    app.build()
+    page = (Path(app.outdir) / "index.html").read_text()
+    digest = page[page.index('class="claim-digest') :]
+    digest = digest[: digest.index("</ul>")]
+    assert re.search(
+        r'href="#claim-add-loss-once-unweighted".*href="#next".*what to do', digest, re.S
+    )
+    assert "index.rst:" in warnings_of(app) and "needs '<id> | <label> | <text>'" in warnings_of(
+        app
+    )
+
+
 #: Words that state an outcome: a paragraph using them speaks of a claim's result.
 OUTCOME_WORDS = re.compile(
     r"\b(holds|does not hold|refuses|refused|counted twice|counts? it twice|T \+ 1"
@@ -717,3 +797,11 @@ def test_every_sentence_about_an_outcome_is_tied_to_a_claim(name: str) -> None:
             continue
         untied.append(" ".join(block.split())[:120])
     assert untied == []
+
+
+def test_the_questions_list_is_the_questions_headings() -> None:
+    """The list at the top of the questions page names each section as its heading does."""
+    text = (ROOT / "docs" / "questions.md").read_text()
+    listed = re.findall(r"^- \[(.+)\]\(#(q-[a-z-]+)\)$", text, re.M)
+    headings = re.findall(r"^\((q-[a-z-]+)\)=\n## (.+)$", text, re.M)
+    assert listed == [(title, label) for label, title in headings]

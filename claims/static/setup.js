@@ -30,6 +30,9 @@
     }
     return 0;
   }
+  function minorOf(v) {
+    return v.split(".").slice(0, 2).join(".");
+  }
   function runsOf(line, backend) {
     return DATA.setups
       .filter((s) => s.line === line && s.backend === backend)
@@ -61,8 +64,14 @@
       return { id, env, label: env.label, tabs: env.tabs, newest: true };
     }
     const typed = m[2];
+    // A release of a cited-only line (tf.keras 2.2-2.11, Keras 2.3.1) is that line.
+    const asCited = DATA.cited.find((c) => c.line === m[1] &&
+      vcmp(minorOf(typed), c.first) >= 0 && vcmp(minorOf(typed), c.last) <= 0);
+    if (asCited) return { id: asCited.id, cited: asCited, label: asCited.label, tabs: asCited.tabs };
     const same = runs.find((s) => s.release === typed || s.minor === typed);
     if (same) return { id, env: same, label: same.label, tabs: same.tabs };
+    // Only a release inside the line's span: 3.16 or tf-keras 2.10 is not one the grid knows.
+    if (vcmp(minorOf(typed), runs[0].minor) < 0 || vcmp(minorOf(typed), runs[runs.length - 1].minor) > 0) return null;
     const below = runs.filter((s) => vcmp(s.release, typed) < 0).pop() || null;
     const above = runs.find((s) => vcmp(s.release, typed) > 0) || null;
     const near = below || above;
@@ -124,6 +133,7 @@
       }
       relSel.disabled = false;
       typed.disabled = false;
+      relSel.append(el("option", { value: "" }, "Release…"));
       relSel.append(el("option", { value: "newest" }, "not sure: the newest"));
       for (const s of runsOf(line, backend).reverse()) relSel.append(el("option", { value: s.minor }, s.release));
     };
@@ -132,6 +142,7 @@
       if (!line) return null;
       if (line === "cited") return backend;
       const release = typed.value.trim() || relSel.value;
+      if (!release) return undefined; // a line without its release yet: nothing to apply
       const b = line === "keras" ? "-" + backend : "";
       return `${line}-${release}${b}`;
     };
@@ -142,26 +153,39 @@
       fill();
       if (current.newest) relSel.value = "newest";
       else if (current.env) relSel.value = current.env.minor;
-      else if (current.typed) typed.value = current.typed;
+      else if (current.typed) {
+        relSel.value = ""; // a release between two the grid runs: it is in the text field
+        typed.value = current.typed;
+      }
     } else fill();
+    let leaving = false; // Enter fires the field's change and the form's submit: go once
     const apply = () => {
       const id = idFor();
+      if (id === undefined || leaving) return;
       if (id && !resolve(id)) {
-        typed.setCustomValidity("Not a release of this line");
+        const [line, backend] = lineSel.value.split("|");
+        const runs = runsOf(line, backend);
+        typed.setCustomValidity(runs.length
+          ? `The grid runs ${runs[0].release} to ${runs[runs.length - 1].release} of this line`
+          : "Not a release of this line");
         typed.reportValidity();
         return;
       }
       typed.setCustomValidity("");
-      remember(id);
+      const chosen = id && resolve(id);
+      const canonical = chosen ? chosen.id : id; // "tf.keras-2.2" is the cited tf-2.2
+      remember(canonical);
       const url = new URL(window.location.href);
-      if (id) url.searchParams.set("setup", id);
+      if (canonical) url.searchParams.set("setup", canonical);
       else url.searchParams.delete("setup");
+      leaving = true;
       window.location.replace(url.toString());
     };
     lineSel.addEventListener("change", () => {
       fill();
       typed.value = "";
-      apply();
+      apply(); // applies a cited line at once; a grid line waits for its release
+      if (!relSel.disabled) relSel.focus();
     });
     relSel.addEventListener("change", () => {
       typed.value = "";
@@ -184,13 +208,21 @@
   }
 
   // --- what each claim says for the setup ------------------------------------------------
+  let citedWhySaid = false;
   function lineFor(claimId, setup) {
     const claim = DATA.claims[claimId];
     if (!claim) return null;
     const p = el("p", { class: "claim-yours" });
     if (setup.cited) {
       p.classList.add("claim-yours-cited");
-      p.append(el("strong", {}, setup.label + ": "), "cited, not executed (" + setup.cited.why + ").");
+      // The reason once per page; the other boxes say only what it is.
+      const why = citedWhySaid ? "" : " (" + setup.cited.why + ")";
+      citedWhySaid = true;
+      p.append(el("strong", {}, setup.label + ": "), "cited, not executed" + why + ". ");
+      // Where its own code is: the call chain has a tab for every cited line.
+      const root = document.documentElement.dataset.content_root || "";
+      p.append(el("a", { href: `${root}call-chain.html?setup=${encodeURIComponent(setup.id)}` },
+        `Read ${setup.label}'s own code`), ".");
       return p;
     }
     const one = (env) => {
@@ -220,13 +252,35 @@
       (statement || box.firstElementChild).after(line);
       for (const d of box.querySelectorAll("details.claim-details")) d.open = false;
     }
+    if (setup.cited) citedDigest(setup);
     for (const item of document.querySelectorAll("[data-setup-claim]")) {
       const r = DATA.claims[item.dataset.setupClaim];
-      if (!r || !setup.env) continue;
-      const res = r.envs[setup.env.id];
-      // The outcome only (the box it links to has the numbers).
-      item.append(el("span", { class: "digest-outcome claim-yours-" + (OUTCOME_CLASS[res.outcome] || "na") },
-        res.text.split(": ")[0]));
+      if (!r || setup.cited) continue;
+      // The outcome only (the box it links to has the numbers); between two executed
+      // releases, both neighbours' outcomes.
+      const envs = setup.env ? [setup.env] : setup.between;
+      for (const env of envs) {
+        const res = r.envs[env.id];
+        const said = res.text.split(": ")[0];
+        item.append(el("span", { class: "digest-outcome claim-yours-" + (OUTCOME_CLASS[res.outcome] || "na") },
+          setup.env ? said : `${env.release}: ${said}`));
+      }
+    }
+  }
+
+  // A cited line has no measured outcomes: the digest leads to its own code on the page.
+  function citedDigest(setup) {
+    const own = [...document.querySelectorAll(".sd-tab-set > label[data-sync-id]")]
+      .find((l) => l.dataset.syncId === setup.tabs[0]);
+    for (const digest of document.querySelectorAll(".claim-digest")) {
+      const p = el("p", { class: "claim-yours claim-yours-cited" },
+        el("strong", {}, setup.label + ": "), "cited, not executed, so nothing below was measured on it. ");
+      if (own) {
+        const set = own.closest(".sd-tab-set");
+        if (!set.id) set.id = "setup-own-code";
+        p.append(el("a", { href: "#" + set.id }, `Its own code, line by line: “${own.textContent.trim()}”`), ".");
+      }
+      digest.before(p);
     }
   }
 
@@ -250,6 +304,43 @@
     }
   }
 
+  // --- code blocks: whose code is shown, when it is another release of the reader's line ------
+  // The claims a block stands for: those the paragraphs just before it link to.
+  function claimsBefore(node) {
+    const ids = [];
+    let prev = node.previousElementSibling;
+    for (let i = 0; prev && i < 3 && !/^H[1-6]$/.test(prev.tagName) && !prev.matches("section"); i++) {
+      for (const a of prev.querySelectorAll("a[href*='#claim-']")) {
+        const id = a.getAttribute("href").split("#claim-")[1];
+        if (DATA.claims[id] && !ids.includes(id)) ids.push(id);
+      }
+      prev = prev.previousElementSibling;
+    }
+    return ids;
+  }
+  function codeNotes(setup) {
+    const env = setup.env || (setup.between && setup.between[0]);
+    if (!env || !DATA.code) return;
+    for (const block of document.querySelectorAll(".pincite-source")) {
+      const cls = [...block.classList].find((c) => c.startsWith("pincite-release-"));
+      const code = cls && DATA.code[cls.slice("pincite-release-".length)];
+      if (!code || code.line !== env.line || code.minor === env.minor) continue;
+      const anchor = block.closest(".sd-tab-set") || block;
+      const note = el("div", { class: "setup-code-note", role: "note" });
+      note.append(el("strong", {}, `This is ${code.label}'s code, not ${setup.label}'s.`),
+        " Measured on yours:");
+      const ids = claimsBefore(anchor);
+      if (!ids.length) note.append(" no claim is tied to this block; the boxes on this page say what differs.");
+      for (const id of ids) {
+        const r = DATA.claims[id].envs[env.id];
+        const link = el("a", { href: "#claim-" + id }, DATA.claims[id].title);
+        note.append(el("br"), link, ": ",
+          el("span", { class: "claim-yours-" + (OUTCOME_CLASS[r.outcome] || "na") }, r.text));
+      }
+      block.before(note);
+    }
+  }
+
   // --- the grid: the setup's cells ------------------------------------------------------------
   function grid(setup) {
     const envs = setup.env ? [setup.env] : setup.between || [];
@@ -259,20 +350,46 @@
   }
 
   // --- every link of the site carries the choice ------------------------------------------------
-  function links(id) {
-    for (const a of document.querySelectorAll("a[href]")) {
+  function links(id, root) {
+    for (const a of (root || document).querySelectorAll("a[href]")) {
       const href = a.getAttribute("href");
       if (!href || /^[a-z]+:/i.test(href) || href.startsWith("#") || href.startsWith("//")) continue;
       if (!/\.html(?:$|[?#])|\/(?:$|[?#])/.test(href)) continue;
       const [path, hash] = href.split("#");
       const [file, query] = path.split("?");
       const params = new URLSearchParams(query || "");
+      if (params.get("setup") === id) continue;
       params.set("setup", id);
       a.setAttribute("href", `${file}?${params}` + (hash !== undefined ? "#" + hash : ""));
     }
   }
+  // Search results arrive after the page has loaded: their links carry the choice too.
+  function searchLinks(id) {
+    const results = document.getElementById("search-results");
+    if (!results) return;
+    new MutationObserver(() => links(id, results)).observe(results, { childList: true, subtree: true });
+  }
+
+  // A tap on a cell (a phone has no hover for its tooltip) says what the cell is, below the
+  // claim's title.
+  function cellTaps() {
+    document.addEventListener("click", (e) => {
+      const cell = e.target instanceof Element && e.target.closest(".grid-cell[data-env]");
+      const claim = cell && cell.closest(".grid-claim");
+      if (!claim) return;
+      let said = claim.querySelector(":scope > .grid-tap");
+      if (!said) {
+        said = el("p", { class: "grid-tap", "aria-live": "polite" });
+        const title = claim.querySelector(".grid-claim-title");
+        if (title) title.after(said);
+        else claim.prepend(said);
+      }
+      said.textContent = cell.getAttribute("title");
+    });
+  }
 
   function main() {
+    cellTaps();
     const id = chosenId();
     const setup = resolve(id);
     const article = document.querySelector("article[role=main]") || document.querySelector("main") || document.body;
@@ -283,8 +400,10 @@
     document.documentElement.dataset.setup = setup.id;
     boxes(setup);
     tabs(setup);
+    codeNotes(setup);
     grid(setup);
     links(setup.id);
+    searchLinks(setup.id);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", main);

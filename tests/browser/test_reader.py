@@ -49,9 +49,12 @@ def test_a_link_sets_the_setup_and_every_box_leads_with_it(browser) -> None:
 def test_the_setup_follows_the_reader_to_other_pages(browser) -> None:
     visit = Visit(browser, SITE)
     visit.open(SITE / "index.html")
+    # Picking the line waits for the release ("not sure: the newest" is one of them).
+    visit.page.locator("form.setup-picker select[name=line]").select_option("keras|jax")
+    assert "setup=" not in visit.page.url
     with visit.page.expect_navigation():
-        visit.page.locator("form.setup-picker select[name=line]").select_option("keras|jax")
-    assert "setup=keras-newest-jax" in visit.page.url  # "not sure": the newest, at once
+        visit.page.locator("form.setup-picker select[name=release]").select_option("newest")
+    assert "setup=keras-newest-jax" in visit.page.url
     with visit.page.expect_navigation():
         visit.page.locator("form.setup-picker select[name=release]").select_option("3.12")
     assert "setup=keras-3.12-jax" in visit.page.url
@@ -75,6 +78,57 @@ def test_a_release_the_grid_does_not_run_names_its_neighbours(browser) -> None:
     line = visit.page.locator(".claim.admonition .claim-yours").first.inner_text()
     assert "Keras 3.12.1 on JAX is not run by the grid" in line
     assert "Keras 3.11.3 on JAX:" in line and "Keras 3.12.4 on JAX:" in line
+    visit.close()
+
+
+def test_a_typed_release_is_the_cited_line_or_refused_when_the_line_has_none(browser) -> None:
+    visit = Visit(browser, SITE)
+    visit.open(SITE / "index.html")
+    form = visit.page.locator("form.setup-picker")
+    form.locator("select[name=line]").select_option("tf.keras|tensorflow")
+    with visit.page.expect_navigation():
+        form.locator("input[name=typed]").fill("2.2")
+        form.locator("input[name=typed]").press("Enter")
+    assert "setup=tf-2.2" in visit.page.url  # the asker's release: cited, with its tabs
+    # The short answer says it was not measured there, and leads to its own code on the page.
+    note = visit.page.locator(".claim-yours-cited").first
+    assert "cited, not executed" in note.inner_text()
+    note.locator("a").click()
+    assert visit.page.url.endswith("#setup-own-code")
+    assert visit.page.locator(".sd-tab-set > input:checked + label[data-sync-id='tf-2.2']").count()
+    assert (
+        "regularization_losses=self.losses"
+        in visit.page.locator(
+            ".sd-tab-set > input:checked + label[data-sync-id='tf-2.2'] + .sd-tab-content"
+        ).first.inner_text()
+    )
+    for line, typed in (("keras|jax", "3.16"), ("tf_keras|tensorflow", "2.10")):
+        visit.open(SITE / "index.html")
+        form = visit.page.locator("form.setup-picker")
+        form.locator("select[name=line]").select_option(line)
+        form.locator("input[name=typed]").fill(typed)
+        form.locator("input[name=typed]").press("Enter")
+        visit.page.wait_for_timeout(300)
+        assert "setup=" not in visit.page.url, (line, typed)
+        assert form.locator("input[name=typed]").evaluate("e => !e.validity.valid")
+    visit.close()
+
+
+def test_code_of_another_release_of_the_readers_line_says_so(browser) -> None:
+    visit = Visit(browser, SITE)
+    visit.open(SITE / "layer-losses.html", "?setup=keras-3.12-jax")
+    notes = visit.page.locator(".setup-code-note")
+    texts = notes.all_inner_texts()
+    # The activity regularizer block is Keras 3.15.1's; the reader's 3.12 does not divide.
+    activity = next(t for t in texts if "activity" in t.lower())
+    assert activity.startswith("This is Keras 3.15.1's code, not Keras 3.12.4 on JAX's."), activity
+    outcome = _record("activity-regularizer-batch-mean", "keras-3.12-jax")["outcome"]
+    assert outcome.lower() in activity.lower(), activity
+    # The reader's own release's code gets no note.
+    visit.open(SITE / "layer-losses.html", "?setup=keras-3.15-jax")
+    assert "Keras 3.15.1's code" not in " ".join(
+        visit.page.locator(".setup-code-note").all_inner_texts()
+    )
     visit.close()
 
 
@@ -183,6 +237,24 @@ def test_search_finds_releases_and_api_spellings_with_excerpts(browser) -> None:
     visit.close()
 
 
+def test_search_results_have_their_own_excerpts_and_keep_the_setup(browser) -> None:
+    visit = Visit(browser, SITE)
+    warnings: list[str] = []
+    visit.page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    visit.open(SITE / "search.html", "?q=regularizer&setup=keras-3.12-jax")
+    visit.page.wait_for_selector("#search-results ul.search li p.context", timeout=15000)
+    visit.page.wait_for_timeout(1500)  # every result's excerpt is in
+    items = visit.page.locator("#search-results ul.search li")
+    hrefs = items.locator("a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert hrefs and all("setup=keras-3.12-jax" in h for h in hrefs), hrefs
+    assert not any(h.startswith("404.html") for h in hrefs), hrefs
+    excerpts = items.locator("p.context").all_inner_texts()
+    # Section hits of one page show that section's text, not the page's first match again.
+    assert len(set(excerpts)) == len(excerpts), excerpts
+    assert not [w for w in warnings if "Anchored content block not found" in w], warnings
+    visit.close()
+
+
 @pytest.mark.parametrize("width", [390, 1280])
 def test_screenshots_with_a_setup(browser, width: int) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -208,4 +280,8 @@ def test_the_grid_fits_and_marks_the_setup(browser) -> None:
         cells = visit.page.locator(".grid-cell[data-env='keras-3.12-jax']")
         assert cells.first.inner_text() in {"✓", "✗", "⊘", "?"}
         assert "yours" in cells.first.get_attribute("class")
+        # A tap says what the cell is (a phone shows no tooltip).
+        cells.first.click()
+        said = visit.page.locator(".grid-claim .grid-tap").first.inner_text()
+        assert said == cells.first.get_attribute("title") and "3.12" in said, said
         visit.close()
