@@ -30,6 +30,7 @@ from filelock import FileLock, Timeout
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from claims import sandbox
 from claims.grid import Grid
 from claims.provenance import MANIFEST, identity_digest
 
@@ -201,16 +202,19 @@ class Builder:
         self._guard = threading.Lock()
         self._ready: dict[str, Path | BuildError] = {}
         self.seconds: dict[str, float] = {}
+        self._mirror: str | None = None
         self.sweep()
 
     # -- identity ---------------------------------------------------------------------------
 
-    def identity(self, kind: str, requires: tuple[str, ...]) -> dict[str, Any]:
+    def identity(
+        self, kind: str, requires: tuple[str, ...], python: str | None = None
+    ) -> dict[str, Any]:
         """Everything a base or overlay is made from; its hash names the folder."""
         return {
             "kind": kind,
             "requires": list(requires),
-            "python": self.grid.python,
+            "python": python or self.grid.python,
             "platform": self.platform,
             "sources": sources_digest(self.sources),
             # Bytecode is compiled at build: where PYTHONDONTWRITEBYTECODE is set (CI, this
@@ -220,8 +224,37 @@ class Builder:
 
     def base_folder(self, base_id: str) -> tuple[Path, dict[str, Any]]:
         """Where a base lives, and its identity."""
-        ident = {"id": base_id, **self.identity("base", self.grid.base_requires(base_id))}
+        base = self.grid.bases[base_id]
+        requires = self.grid.base_requires(base_id)
+        ident = {"id": base_id, **self.identity("base", requires, self.grid.python_of(base_id))}
+        if base.system:
+            # The root filesystem it lives in, and the date its dependencies are cut at.
+            ident["system"] = self.system_folder(base.system)[1]
+            ident["exclude-newer"] = base.exclude_newer
         return self.root / "venvs" / f"{base_id}-{identity_digest(ident)[:12]}", ident
+
+    def system_folder(self, system_id: str) -> tuple[Path, dict[str, Any]]:
+        """Where a root filesystem lives, and its identity (suite, packages, archive)."""
+        system = self.grid.systems[system_id]
+        ident = {
+            "kind": "system",
+            "id": system_id,
+            "suite": system.suite,
+            "packages": list(system.packages),
+            "python": system.python,
+            "platform": self.platform,
+            "archive": hashlib.sha256(self.mirror().encode()).hexdigest(),
+        }
+        return self.root / "systems" / f"{system_id}-{identity_digest(ident)[:12]}", ident
+
+    def mirror(self) -> str:
+        """The Debian archive, from apt's configuration (asked once)."""
+        if self._mirror is None:
+            try:
+                self._mirror = sandbox.apt_mirror()
+            except sandbox.SandboxError:
+                self._mirror = ""  # no system base can be built; said when one is needed
+        return self._mirror
 
     def overlay_folder(self, requirement: str) -> tuple[Path, dict[str, Any]]:
         """Where an overlay lives, and its identity."""
@@ -233,9 +266,43 @@ class Builder:
 
     def base_python(self, base_id: str) -> Path:
         """The verified interpreter of a base, building or rebuilding it first if needed."""
+        system = self.grid.bases[base_id].system
+        if system:
+            self.system_root(system)
         folder, ident = self.base_folder(base_id)
         self._prepare(f"base {base_id}", folder, ident, self._build_base, self._verify_base)
         return folder / "bin" / "python"
+
+    def system_root(self, system_id: str) -> Path:
+        """A verified root filesystem, made with debootstrap first if needed."""
+        folder, ident = self.system_folder(system_id)
+        self._prepare(f"system {system_id}", folder, ident, self._build_root, self._verify_root)
+        return folder
+
+    def command(
+        self,
+        base_id: str,
+        argv: list[str],
+        *,
+        writable: tuple[Path, ...] = (),
+        readable: tuple[Path, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> tuple[list[str], dict[str, str] | None]:
+        """How to run ``argv`` with a base's interpreter: as it is on the host, or inside the
+        base's root filesystem (the base, ``readable`` and ``writable`` bound at their paths,
+        and of ``env`` only what a run needs). Returns the command and its environment."""
+        system = self.grid.bases[base_id].system
+        if not system:
+            return argv, env
+        folder = self.base_folder(base_id)[0]
+        wrapped = sandbox.command(
+            self.system_folder(system)[0],
+            argv,
+            writable=writable,
+            readable=((folder,) if folder.exists() else ()) + tuple(readable),
+            env=sandbox.kept_environment(env if env is not None else dict(os.environ)),
+        )
+        return wrapped, None
 
     def overlay(self, requirement: str) -> Path:
         """A verified folder holding one release, installed without dependencies."""
@@ -256,7 +323,7 @@ class Builder:
             lock = FileLock(str(tmp.with_name(target + ".lock")))
             try:
                 with lock.acquire(timeout=0):
-                    shutil.rmtree(tmp, ignore_errors=True)
+                    _remove(tmp)
                     self.say(f"removed {tmp}: a build a killed run left unfinished")
             except Timeout:
                 pass  # another run is building it right now
@@ -307,7 +374,7 @@ class Builder:
         tmp = folder.with_name(folder.name + ".tmp")
         try:
             for no_cache in attempts:
-                shutil.rmtree(tmp, ignore_errors=True)
+                _remove(tmp)
                 build(tmp, ident, ["--no-cache"] if no_cache else [])
                 (tmp / MANIFEST).write_text(json.dumps(ident, indent=1, sort_keys=True) + "\n")
                 problem = verify(tmp, ident)
@@ -320,13 +387,13 @@ class Builder:
                     "building it again without the cache"
                 )
             old = folder.with_name(folder.name + ".old.tmp")
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
             if folder.exists():
                 folder.rename(old)
             tmp.rename(folder)  # atomic: the folder is complete or absent
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _remove(tmp)
             raise
         self.seconds[what] = time.perf_counter() - began
 
@@ -334,6 +401,9 @@ class Builder:
 
     def _build_base(self, tmp: Path, ident: dict[str, Any], extra: list[str]) -> None:
         name = f"base-{ident['id']}"
+        if self.grid.bases[ident["id"]].system:
+            self._build_system_base(name, tmp, ident, extra)
+            return
         # --relocatable: the venv is built under a temporary name and renamed when verified.
         self._uv(name, "venv", "--quiet", "--relocatable", "--python", self.grid.python, str(tmp))
         requires = [str(r) for r in ident["requires"]]
@@ -344,23 +414,90 @@ class Builder:
         (site,) = tmp.glob("lib/python*/site-packages")  # not lib64, a link to lib
         self._compile(name, tmp / "bin" / "python", site)
 
-    def _verify_base(self, folder: Path, ident: dict[str, Any]) -> str | None:
+    def _build_system_base(self, name: str, tmp: Path, ident: dict[str, Any], extra) -> None:
+        """A base inside a root filesystem: the host's uv, run in there, with its cache and
+        pip's sources bound at their paths, so nothing is downloaded twice."""
+        base = self.grid.bases[ident["id"]]
+        root = self.system_folder(base.system)[0]
+        python = self.grid.systems[base.system].python
+        tmp.mkdir(parents=True)
+        cache = Path(os.environ.get("UV_CACHE_DIR") or _uv_cache_dir(self.uv))
+        cache.mkdir(parents=True, exist_ok=True)
+        readable = (Path(self.uv), *sandbox.local_sources(self.sources))
+        env = {"UV_CACHE_DIR": str(cache), "UV_PYTHON_DOWNLOADS": "never"}
+
+        def inside(*argv: str) -> list[str]:
+            return sandbox.command(
+                root, list(argv), writable=(tmp, cache), readable=readable, env=env, network=True
+            )
+
+        self._run(name, inside(self.uv, "venv", "--quiet", "--python", python, str(tmp)))
+        cutoff = ["--exclude-newer", base.exclude_newer] if base.exclude_newer else []
+        requires = [str(r) for r in ident["requires"]]
+        self._run(
+            name,
+            inside(self.uv, "pip", "install", "--python", str(tmp / "bin" / "python"),
+                   *requires, *cutoff, *self.sources, *extra),
+        )  # fmt: skip
+        (site,) = tmp.glob("lib/python*/site-packages")
+        final = tmp.with_name(tmp.name.removesuffix(".tmp"))
+        code = sandbox.run(
+            sandbox.command(
+                root,
+                [str(tmp / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", "-s",
+                 str(tmp), "-p", str(final), str(site)],
+                writable=(tmp,),
+            ),
+            self.logs / f"{name}.log",
+        )  # fmt: skip
+        if code not in (0, 1):  # 1: some test data in a wheel does not compile (see _compile)
+            raise BuildError(
+                f"{name}: compileall failed (exit {code}): {tail(self.logs / f'{name}.log')}"
+            )
+
+    def _build_root(self, tmp: Path, ident: dict[str, Any], extra: list[str]) -> None:
+        """debootstrap, in a mount namespace of its own: the /proc and /sys it mounts in the
+        new root vanish with it, even if it is killed."""
+        name = f"system-{ident['id']}"
+        if not self.mirror():
+            raise BuildError(f"{name}: no Debian mirror in apt's configuration")
+        try:
+            argv = sandbox.bootstrap_command(ident["suite"], ident["packages"], tmp, self.mirror())
+        except sandbox.SandboxError as exc:
+            raise BuildError(f"{name}: {exc}") from None
+        unshare = shutil.which("unshare") or "unshare"
+        self._run(name, [unshare, "--mount", "--propagation", "private", "--fork", *argv])
+
+    def _verify_root(self, folder: Path, ident: dict[str, Any]) -> str | None:
         if problem := self._manifest_problem(folder, ident):
             return problem
         try:
+            argv = sandbox.command(folder, [ident["python"], "-c", "print(1)"])
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        except (OSError, subprocess.SubprocessError, sandbox.SandboxError) as exc:
+            return f"its Python does not run: {exc}"
+        return None if done.stdout.strip() == "1" else f"its Python does not run: {done.stderr}"
+
+    def _verify_base(self, folder: Path, ident: dict[str, Any]) -> str | None:
+        if problem := self._manifest_problem(folder, ident):
+            return problem
+        argv, env = self.command(
+            ident["id"], [str(folder / "bin" / "python"), "-I", "-c", PROBE], readable=(folder,)
+        )
+        try:
             probe = subprocess.run(
-                [str(folder / "bin" / "python"), "-I", "-c", PROBE],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=120,
+                argv, capture_output=True, text=True, check=True, timeout=120, env=env
             )
             seen = json.loads(probe.stdout)
-        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+        except subprocess.CalledProcessError as exc:
+            last = (exc.stderr or "").strip().splitlines()[-1:] or [f"exit {exc.returncode}"]
+            return f"its interpreter does not run: {last[0]}"
+        except (OSError, subprocess.SubprocessError, ValueError, sandbox.SandboxError) as exc:
             return f"its interpreter does not run: {exc}"
         major_minor = ".".join(seen["python"].split(".")[:2])
-        if major_minor != self.grid.python:
-            return f"its Python is {seen['python']}, the grid's is {self.grid.python}"
+        wanted = self.grid.python_of(ident["id"])
+        if major_minor != wanted:
+            return f"its Python is {seen['python']}, the base's is {wanted}"
         dists = {canonicalize_name(k): v for k, v in seen["dists"].items()}
         for text in ident["requires"]:
             req = Requirement(text)
@@ -426,6 +563,13 @@ class Builder:
         if code not in (0, 1):
             raise BuildError(f"{name}: compileall failed (exit {code}): {tail(log)} (log: {log})")
 
+    def _run(self, name: str, argv: list[str]) -> None:
+        """Run a build command, its output in the build's log; BuildError when it fails."""
+        log = self.logs / f"{name}.log"
+        code = sandbox.run(argv, log)
+        if code != 0:
+            raise BuildError(f"{name}: failed (exit {code}): {tail(log)} (log: {log})")
+
     def _uv(self, name: str, *args: str) -> None:
         """Run uv, its output in a log; BuildError with uv's last lines when it fails."""
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -444,6 +588,20 @@ class Builder:
             raise BuildError(f"{name}: cannot run uv: {exc}") from None
         if code != 0:
             raise BuildError(f"{name}: uv failed (exit {code}): {tail(log)} (log: {log})")
+
+
+def _remove(path: Path) -> None:
+    """Remove a build folder through the mount guard (see `sandbox.remove_tree`)."""
+    try:
+        sandbox.remove_tree(path)
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _uv_cache_dir(uv: str) -> str:
+    """uv's cache folder, as uv reports it."""
+    done = subprocess.run([uv, "cache", "dir"], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or str(Path.home() / ".cache" / "uv")
 
 
 def tail(log: Path, lines: int = 3) -> str:

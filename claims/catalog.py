@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.9 in the bullseye bases, which install tomli
+    import tomli as tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,9 +158,9 @@ class Claim:
             for name, these in self.axes
         ]
         names = [name for name, _ in self.axes]
-        return [
-            Variant(**dict(zip(names, combo, strict=True))) for combo in itertools.product(*values)
-        ]
+        # zip without strict=: the runner also runs on Python 3.9 (the bullseye bases).
+        combos = itertools.product(*values)
+        return [Variant(**dict(zip(names, combo))) for combo in combos]  # noqa: B905
 
     def expected(self, env: Env) -> str:
         """The outcome the catalog expects in ``env`` (``n/a`` where the claim is not run)."""

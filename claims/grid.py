@@ -7,7 +7,12 @@ import it; nothing here installs or runs anything.
 from __future__ import annotations
 
 import hashlib
-import tomllib
+import re
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.9 in the bullseye bases, which install tomli
+    import tomli as tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,11 +32,33 @@ class GridError(Exception):
 
 
 @dataclass(frozen=True)
+class System:
+    """A Debian root filesystem of another era (``debootstrap``), and the Python it packages."""
+
+    id: str
+    suite: str
+    packages: tuple[str, ...]
+    python: str  # its path inside the root, e.g. /usr/bin/python3.9
+
+    @property
+    def python_version(self) -> str:
+        """``3.9``, from the interpreter's name."""
+        return self.python.rsplit("python", 1)[1]
+
+
+@dataclass(frozen=True)
 class Base:
-    """A backend installed once; the environments that use it share its virtualenv."""
+    """A backend installed once; the environments that use it share its virtualenv.
+
+    ``system``: the root filesystem it lives in (none: the host, with the grid's Python);
+    ``exclude_newer``: a date, so that its dependencies are those of its release's era.
+    """
 
     id: str
     requires: tuple[str, ...]
+    system: str | None = None
+    python: str | None = None  # major.minor; default: the grid's
+    exclude_newer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +107,11 @@ class Grid:
     envs: dict[str, Env]
     cited_only: dict[str, dict[str, str]] = field(default_factory=dict)
     python: str = "3.11"
+    systems: dict[str, System] = field(default_factory=dict)
+
+    def python_of(self, base_id: str) -> str:
+        """The Python (major.minor) a base runs."""
+        return self.bases[base_id].python or self.python
 
     def base_requires(self, base_id: str) -> tuple[str, ...]:
         """A base's requirements plus those of every line that lays releases over it."""
@@ -114,6 +146,20 @@ def load_grid(path: Path = GRID) -> Grid:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise GridError(f"{path}: {exc}") from None
+    systems = {}
+    for system_id, raw in data.get("system", {}).items():
+        where = f"{path}: [system.{system_id}]"
+        try:
+            systems[system_id] = System(
+                id=system_id,
+                suite=raw["suite"],
+                packages=tuple(raw["packages"]),
+                python=raw["python"],
+            )
+        except KeyError as exc:
+            raise GridError(f"{where}: field {exc} is missing") from None
+        if not re.fullmatch(r"/\S*/python\d\.\d+", systems[system_id].python):
+            raise GridError(f"{where}: 'python' must be a path like /usr/bin/python3.9")
     bases = {}
     for base_id, raw in data.get("base", {}).items():
         reqs = tuple(raw.get("requires", ()))
@@ -124,7 +170,16 @@ def load_grid(path: Path = GRID) -> Grid:
                 raise GridError(f"{path}: [base.{base_id}]: {exc}") from None
         if not reqs:
             raise GridError(f"{path}: [base.{base_id}]: 'requires' is empty")
-        bases[base_id] = Base(base_id, reqs)
+        system = raw.get("system")
+        if system is not None and system not in systems:
+            raise GridError(f"{path}: [base.{base_id}]: unknown system {system!r}")
+        bases[base_id] = Base(
+            base_id,
+            reqs,
+            system=system,
+            python=systems[system].python_version if system else None,
+            exclude_newer=raw.get("exclude-newer"),
+        )
     lines, envs = {}, {}
     for line_id, raw in data.get("line", {}).items():
         where = f"{path}: [line.{line_id}]"
@@ -177,6 +232,7 @@ def load_grid(path: Path = GRID) -> Grid:
         lines=lines,
         envs=envs,
         cited_only=dict(data.get("cited-only", {})),
+        systems=systems,
         python=str(data.get("grid", {}).get("python", "3.11")),
     )
 

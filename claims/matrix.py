@@ -37,6 +37,7 @@ from claims.provenance import (
     shape_problems,
 )
 from claims.run import DISAGREES_EXIT
+from claims.sandbox import SandboxError
 from pincite.atomic import write_atomic
 
 ROOT = HERE.parent
@@ -104,12 +105,21 @@ class Runner:
         command = [str(python), "-m", "claims.run", "--env", env.id, "--out", str(record_path)]
         command += ["--claims", str(self.folder)]
         try:
+            # A base in a root filesystem of its own runs there: the repository, the claims
+            # folder and the overlay read-only, only the records' folder writable.
+            command, run_env = self.builder.command(
+                env.base,
+                command,
+                readable=(*(Path(p) for p in paths if Path(p).exists()), self.folder.resolve()),
+                writable=(self.out.resolve(),),
+                env=child_env,
+            )
             log.parent.mkdir(parents=True, exist_ok=True)
             with log.open("w") as sink:
                 code = subprocess.run(
-                    command, stdout=sink, stderr=subprocess.STDOUT, env=child_env, check=False
+                    command, stdout=sink, stderr=subprocess.STDOUT, env=run_env, check=False
                 ).returncode
-        except OSError as exc:
+        except (OSError, SandboxError) as exc:
             return self._row(env, BROKEN, began, prepared, f"cannot run {python}: {exc}")
         record, _unreadable = read_record(record_path)
         if record is None:

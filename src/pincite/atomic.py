@@ -36,7 +36,7 @@ def write_atomic(path: Path, data: bytes | BinaryIO, *, fsync: bool = False) -> 
         # gets (0666 less the umask), so a web server can serve it like the rest of the site.
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
-            if isinstance(data, bytes | bytearray | memoryview):
+            if isinstance(data, (bytes, bytearray, memoryview)):  # a tuple: runs on Python 3.9 too
                 fh.write(data)
             else:
                 shutil.copyfileobj(data, fh, 1 << 20)
