@@ -417,9 +417,11 @@ class Builder:
     def _build_system_base(self, name: str, tmp: Path, ident: dict[str, Any], extra) -> None:
         """A base inside a root filesystem: the host's uv, run in there, with its cache and
         pip's sources bound at their paths, so nothing is downloaded twice."""
+        system = self.grid.bases[ident["id"]].system
+        assert system is not None  # only bases that name a system come here
         base = self.grid.bases[ident["id"]]
-        root = self.system_folder(base.system)[0]
-        python = self.grid.systems[base.system].python
+        root = self.system_folder(system)[0]
+        python = self.grid.systems[system].python
         tmp.mkdir(parents=True)
         cache = Path(os.environ.get("UV_CACHE_DIR") or _uv_cache_dir(self.uv))
         cache.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import sys
 
-try:
+if sys.version_info >= (3, 11):  # noqa: UP036 (the runner also runs on 3.9)
     import tomllib
-except ModuleNotFoundError:  # Python 3.9 in the bullseye bases, which install tomli
+else:  # Python 3.9 in the bullseye bases, which install tomli
     import tomli as tomllib
 from dataclasses import dataclass
 from pathlib import Path

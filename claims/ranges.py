@@ -222,6 +222,9 @@ def export(catalog: Catalog, results: dict) -> dict:
                 "line": env.line,
                 "backend": env.backend,
                 "versions": run["versions"],
+                # The interpreter measured inside the environment, and the base it ran in.
+                "python": run.get("python", ""),
+                "base": run.get("base", {}).get("id", ""),
                 "outcome": outcome_of(claim, env, results),
                 "variants": list(res.get("variants", [])),
             }

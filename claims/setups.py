@@ -35,7 +35,7 @@ TABS: dict[tuple[str, str], list[str]] = {
 #: reader who types "2.2" under tf.keras gets the cited code, not a neighbour's numbers.
 CITED_SPANS: dict[str, tuple[str, str, str]] = {
     "keras-2.3": ("keras", "2.3", "2.3"),
-    "tf-2.2": ("tf.keras", "2.2", "2.11"),
+    "tf-2.2": ("tf.keras", "2.2", "2.4"),
 }
 
 #: Numbers a proof measured (the rest are what a sentence predicts, or what it rules out).
@@ -60,35 +60,68 @@ def key_numbers(numbers: dict[str, Any]) -> str:
     return "; ".join(f"{k} = {format_number(numbers[k])}" for k in shown)
 
 
+def _named(variants: list[dict]) -> str:
+    """The variants of a group, by name."""
+    return ", ".join(v["variant"] for v in variants)
+
+
+def _said(outcome: str, variants: list[dict], detail: str = "") -> str:
+    """One group of variants with one outcome: "holds under fit · default, …"."""
+    word = {REFUSES: "Keras refuses", UNTESTED: "not tested"}.get(
+        outcome, "holds" if outcome == HOLDS else "does not hold"
+    )
+    text = f"{word} under {_named(variants)}"
+    return f"{text} ({detail})" if detail and outcome in (REFUSES, UNTESTED) else text
+
+
 def reader_line(claim: Claim, env: Env, results: dict) -> dict[str, str]:
-    """The claim in one environment: its outcome and one sentence with its key numbers."""
+    """The claim in one environment: its outcome and one sentence with its key numbers.
+
+    Where the variants differ, every group is named, the claim's own outcome first, so no
+    variant is left out; the numbers shown name the variant that measured them.
+    """
     res = results["envs"][env.id]["results"].get(claim.id)
     if res is None:
         return {"outcome": NA, "text": "not run on this setup (the claim is about another line)"}
     outcome = str(res["outcome"])
     variants = res.get("variants", [])
     odd = [v for v in variants if v["outcome"] == outcome]
-    which = ""
-    if len(variants) > 1:
-        if len(odd) < len(variants):
-            which = f" under {', '.join(v['variant'] for v in odd)}"
-        elif outcome == FAILS:  # not "does not hold in all 4 variants", a double negative
-            which = f" in any of the {len(variants)} variants"
-        else:
-            which = f" in all {len(variants)} variants"
     shown = odd[0] if odd else {}
-    if outcome == REFUSES:
+    if outcome == UNTESTED and len(odd) == len(variants):
+        return {
+            "outcome": outcome,
+            "text": f"not tested: {res.get('detail') or claim.untested_why}",
+        }
+    if len(variants) > 1 and len(odd) < len(variants):
+        detail = res.get("detail") or shown.get("detail", "")
+        text = _said(outcome, odd, detail)
+        if outcome == REFUSES:
+            text = f"Keras refuses under {_named(odd)}: {detail}"
+        groups: dict[str, list[dict]] = {}
+        for v in variants:
+            if v["outcome"] != outcome:
+                groups.setdefault(v["outcome"], []).append(v)
+        for other, group in groups.items():
+            text += "; " + _said(other, group, group[0].get("detail", ""))
+    elif outcome == REFUSES:
+        which = f" in all {len(variants)} variants" if len(variants) > 1 else ""
         text = f"Keras refuses{which}: {res.get('detail') or shown.get('detail', '')}"
-        others = [v for v in variants if v["outcome"] != REFUSES]
-        if others:
-            text += f"; {others[0]['variant']}: {others[0]['outcome']}"
-    elif outcome == UNTESTED:
-        text = f"not tested: {res.get('detail') or claim.untested_why}"
     else:
-        text = ("holds" if outcome == HOLDS else "does not hold") + which
+        word = "holds" if outcome == HOLDS else "does not hold"
+        # Not "does not hold in all 4 variants": a double negative.
+        which = (
+            ""
+            if len(variants) <= 1
+            else f" in any of the {len(variants)} variants"
+            if outcome == FAILS
+            else f" in all {len(variants)} variants"
+        )
+        text = word + which
+    if outcome in (HOLDS, FAILS):
         numbers = key_numbers(shown.get("numbers", {}))
         if numbers:
-            text += f": {numbers}"
+            where = f"{shown['variant']}: " if len(variants) > 1 else ""
+            text += f" ({where}{numbers})"
         if outcome == FAILS and shown.get("detail"):
             text += f" ({shown['detail']})"
     return {"outcome": outcome, "text": text}
@@ -116,8 +149,14 @@ def cited_code(pins: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-def data(catalog: Catalog, results: dict, pins: Path | None = None) -> dict[str, Any]:
-    """Everything the picker needs, from the grid's results (and whose code each block shows)."""
+def data(
+    catalog: Catalog,
+    results: dict,
+    pins: Path | None = None,
+    pages: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Everything the picker needs, from the grid's results (and whose code each block shows,
+    and ``pages``: the page that holds each claim's box, so a note elsewhere can link to it)."""
     setups = []
     for env in catalog.envs.values():
         info = results["envs"][env.id]
@@ -150,6 +189,7 @@ def data(catalog: Catalog, results: dict, pins: Path | None = None) -> dict[str,
     claims = {
         claim.id: {
             "title": claim.title,
+            "page": (pages or {}).get(claim.id, ""),
             "envs": {env.id: reader_line(claim, env, results) for env in catalog.envs.values()},
         }
         for claim in catalog.claims.values()
@@ -158,8 +198,13 @@ def data(catalog: Catalog, results: dict, pins: Path | None = None) -> dict[str,
     return {"setups": setups, "cited": cited, "claims": claims, "code": code}
 
 
-def script(catalog: Catalog, results: dict, pins: Path | None = None) -> str:
+def script(
+    catalog: Catalog,
+    results: dict,
+    pins: Path | None = None,
+    pages: dict[str, str] | None = None,
+) -> str:
     """The data as a script that works from ``file://`` (a page cannot fetch JSON there)."""
-    payload = json.dumps(data(catalog, results, pins), sort_keys=True, separators=(",", ":"))
+    payload = json.dumps(data(catalog, results, pins, pages), sort_keys=True, separators=(",", ":"))
     # `</` cannot end the script element early inside a string.
     return "window.CLAIM_SETUPS = " + payload.replace("</", "<\\/") + ";\n"

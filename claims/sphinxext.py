@@ -573,6 +573,20 @@ def _sha256_of(path: Path | None) -> str:
         return "absent"
 
 
+def claim_pages(app: Any) -> dict[str, str]:
+    """The page (its URI from the site's root) that holds each claim's box."""
+    env = getattr(app, "env", None)
+    builder: Any = getattr(app, "builder", None)
+    if env is None or not hasattr(builder, "get_target_uri"):
+        return {}
+    labels = env.domains.standard_domain.labels
+    return {
+        name[len("claim-") :]: builder.get_target_uri(docname)
+        for name, (docname, _anchor, _title) in labels.items()
+        if name.startswith("claim-")
+    }
+
+
 def write_export(app: Any, exception: Exception | None) -> None:
     """Write claims.json at the site's root and the picker's data (HTML builders only)."""
     if exception is not None or app.builder.format != "html":
@@ -584,10 +598,13 @@ def write_export(app: Any, exception: Exception | None) -> None:
     # Whose code each block shows comes from pincite's pins, where the site uses pincite.
     named = getattr(app.config, "pincite_pins", "")
     pins = Path(app.confdir, named) if named and Path(app.confdir, named).is_file() else None
+    pages = claim_pages(app)
+    where = hashlib.sha256(json.dumps(pages, sort_keys=True).encode()).hexdigest()
     try:
         source = hashlib.sha256(RESULTS.read_bytes() + fingerprint().encode()).hexdigest()
-        # The script also says whose code each block shows: the pins are part of its source.
-        stamp = f"// source-sha256 {source} {_sha256_of(pins)}\n"
+        # The script also says whose code each block shows and where each box is: the pins
+        # and the boxes' pages are part of its source.
+        stamp = f"// source-sha256 {source} {_sha256_of(pins)} {where}\n"
         if json.loads(target.read_bytes()).get("source-sha256") == source and (
             script.read_text(encoding="utf-8").startswith(stamp)
         ):
@@ -602,7 +619,8 @@ def write_export(app: Any, exception: Exception | None) -> None:
     source = hashlib.sha256(RESULTS.read_bytes() + fingerprint().encode()).hexdigest()
     data = {**ranges.export(catalog, results), "source-sha256": source}
     write_atomic(target, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-    text = f"// source-sha256 {source} {_sha256_of(pins)}\n" + setups.script(catalog, results, pins)
+    text = f"// source-sha256 {source} {_sha256_of(pins)} {where}\n"
+    text += setups.script(catalog, results, pins, pages)
     write_atomic(script, text.encode())
 
 

@@ -98,11 +98,15 @@ def test_grid_covers_every_line_and_backend() -> None:
     assert {e.backend for e in keras3} == {"jax", "tensorflow", "torch"}
     assert {e.minor for e in keras3} == {f"3.{n}" for n in range(16)}
     assert {e.minor for e in g.envs.values() if e.line == "tf.keras"} == {
-        "2.12",
-        "2.13",
-        "2.14",
-        "2.15",
+        f"2.{n}" for n in range(5, 16)
     }
+    # tf.keras 2.5-2.11 run on Python 3.9 in the bullseye root filesystem; the rest on 3.11.
+    for env in g.envs.values():
+        old = env.line == "tf.keras" and Version(env.release) < Version("2.12")
+        assert (g.bases[env.base].system == "bullseye") == old, env.id
+        assert g.python_of(env.base) == ("3.9" if old else "3.11"), env.id
+        if old:  # their dependencies as they were when each was released
+            assert g.bases[env.base].exclude_newer, env.id
     assert {e.minor for e in g.envs.values() if e.line == "tf_keras"} == {
         f"2.{n}" for n in range(16, 22)
     }
@@ -385,7 +389,12 @@ def test_export_has_the_documented_shape() -> None:
     assert {r["backend"] for r in records} == {"jax", "tensorflow", "torch"}
     assert {r["outcome"] for r in records} <= {*catalog.OUTCOMES, catalog.NA}
     assert catalog.REFUSES in {r["outcome"] for r in records}
-    base = {"claim", "env", "line", "backend", "versions", "outcome", "variants"}
+    base = {"claim", "env", "line", "backend", "versions", "python", "base", "outcome", "variants"}
+    # Each record names the interpreter it was measured on: tf.keras 2.5-2.11 on 3.9.
+    pythons = {r["env"]: r["python"] for r in records}
+    assert pythons["tf.keras-2.5"].startswith("3.9.") and pythons["tf.keras-2.12"].startswith(
+        "3.11."
+    )
     for r in records:
         extra = {"refused"} if r["outcome"] == catalog.REFUSES else set()
         extra |= {"why"} if r["outcome"] == catalog.UNTESTED else set()
@@ -411,10 +420,15 @@ def test_every_boundary_in_the_results_has_its_diff_on_the_page() -> None:
     found = ranges.boundaries(cat, provenance.load_results(cat))
     assert found, "the grid found no boundary: the page would explain nothing"
     page = (ROOT / "docs" / "boundaries.md").read_text()
-    pairs = set(re.findall(r":old: (keras-3\.\d+) .*\n:new: (keras-3\.\d+) ", page))
+    pairs = set(
+        re.findall(r":old: ((?:tf-)?keras-\d+\.\d+) .*\n:new: ((?:tf-)?keras-\d+\.\d+) ", page)
+    )
+    # Whose code a boundary is in: Keras 3's, or the `keras` 2.x package tf.keras ships.
+    prefix = {"keras": "keras", "tf.keras": "keras", "tf_keras": "tf-keras"}
     for b in found:
-        assert b["line"] == "keras", b  # the Keras 2 lines have no boundary today
-        old, new = (f"keras-{'.'.join(v.split('.')[:2])}" for v in (b["before"], b["after"]))
+        old, new = (
+            f"{prefix[b['line']]}-{'.'.join(v.split('.')[:2])}" for v in (b["before"], b["after"])
+        )
         assert (old, new) in pairs, f"no diff {old} -> {new} for {b}"
         assert f"{{claim-holds}}`{b['claim']}`" in page or b["claim"] in page
 
@@ -699,6 +713,40 @@ def test_a_line_that_fails_everywhere_says_so_without_a_double_negative() -> Non
     ]
     assert not [t for t in texts if t.startswith("does not hold in all")]
     assert any(t.startswith("does not hold in any of the") for t in texts)
+
+
+def test_a_line_names_every_variant_where_they_differ() -> None:
+    """No variant is left out of a reader's line: each group is named with its outcome, and
+    numbers say which variant measured them."""
+    from claims import setups
+
+    cat = catalog.load_catalog()
+    results = json.loads(catalog.RESULTS.read_text())
+    mixed = 0
+    for claim in cat.claims.values():
+        for env in cat.envs.values():
+            res = results["envs"][env.id]["results"].get(claim.id)
+            if not res or len({v["outcome"] for v in res["variants"]}) < 2:
+                continue
+            mixed += 1
+            text = setups.reader_line(claim, env, results)["text"]
+            for v in res["variants"]:
+                assert v["variant"] in text, (claim.id, env.id, v["variant"], text)
+    assert mixed  # the grid has such lines (the JAX train_step claims, at least)
+
+
+def test_a_box_on_another_page_is_linked_there_from_the_picker_data(make_app, tmp_path) -> None:
+    src = tmp_path / "site"
+    src.mkdir()
+    (src / "conf.py").write_text('extensions = ["claims.sphinxext"]\n')
+    (src / "index.rst").write_text("Home\n====\n\n.. toctree::\n\n   other\n")
+    (src / "other.rst").write_text("Other\n=====\n\n.. claim:: tfp-kl-weight\n")
+    app = make_app("html", srcdir=src)
+    app.build()
+    script = (Path(app.outdir) / "_static" / sphinxext.SETUPS_SCRIPT).read_text()
+    data = json.loads(script.split("window.CLAIM_SETUPS = ", 1)[1].rstrip().rstrip(";"))
+    assert data["claims"]["tfp-kl-weight"]["page"] == "other.html"
+    assert data["claims"]["add-loss-once-unweighted"]["page"] == ""  # no box in this site
 
 
 def test_key_numbers_put_what_was_measured_next_to_the_prediction() -> None:

@@ -48,7 +48,11 @@ def mirrored_same_update(lab: Lab, v: Variant) -> Evidence:
     term, numbers = lab.term(v.loss, model)
 
     def replica_loss(x, y):  # what each replica's step differentiates, before any update
-        return model.compute_loss(x, y, model(x, training=True))
+        y_pred = model(x, training=True)
+        if hasattr(model, "compute_loss"):
+            return model.compute_loss(x, y, y_pred)
+        # tf.keras before 2.8 has no compute_loss: its train_step makes exactly this call.
+        return model.compiled_loss(y, y_pred, regularization_losses=model.losses)
 
     per_replica = strategy.run(
         tf.function(replica_loss),
