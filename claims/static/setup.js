@@ -64,7 +64,7 @@
       return { id, env, label: env.label, tabs: env.tabs, newest: true };
     }
     const typed = m[2];
-    // A release of a cited-only line (tf.keras 2.2-2.11, Keras 2.3.1) is that line.
+    // A release of a cited-only line (tf.keras 2.2-2.4, Keras 2.3.1) is that line.
     const asCited = DATA.cited.find((c) => c.line === m[1] &&
       vcmp(minorOf(typed), c.first) >= 0 && vcmp(minorOf(typed), c.last) <= 0);
     if (asCited) return { id: asCited.id, cited: asCited, label: asCited.label, tabs: asCited.tabs };
@@ -127,12 +127,16 @@
       relSel.textContent = "";
       const [line, backend] = lineSel.value.split("|");
       if (!line || line === "cited") {
-        relSel.disabled = true;
-        typed.disabled = true;
+        // Nothing to pick before a line: no empty box (a cited line has no releases).
+        relSel.disabled = relSel.hidden = true;
+        typed.disabled = typed.hidden = true;
         return;
       }
-      relSel.disabled = false;
-      typed.disabled = false;
+      relSel.disabled = relSel.hidden = false;
+      typed.disabled = typed.hidden = false;
+      // The example is a release of the chosen line: "or 3.12.1", "or 2.9.2".
+      const newest = runsOf(line, backend).slice(-1)[0];
+      if (newest) typed.placeholder = `or ${newest.minor}.0`;
       relSel.append(el("option", { value: "" }, "Release…"));
       relSel.append(el("option", { value: "newest" }, "not sure: the newest"));
       for (const s of runsOf(line, backend).reverse()) relSel.append(el("option", { value: s.minor }, s.release));
@@ -252,29 +256,42 @@
       (statement || box.firstElementChild).after(line);
       for (const d of box.querySelectorAll("details.claim-details")) d.open = false;
     }
-    if (setup.cited) citedDigest(setup);
+    const near = setup.cited ? nearestExecuted(setup.cited) : null;
+    if (setup.cited) citedDigest(setup, near);
     for (const item of document.querySelectorAll("[data-setup-claim]")) {
       const r = DATA.claims[item.dataset.setupClaim];
-      if (!r || setup.cited) continue;
+      if (!r || (setup.cited && !near)) continue;
       // The outcome only (the box it links to has the numbers); between two executed
-      // releases, both neighbours' outcomes.
-      const envs = setup.env ? [setup.env] : setup.between;
+      // releases, both neighbours' outcomes; for a cited line, its nearest executed release's.
+      const envs = setup.env ? [setup.env] : setup.cited ? [near] : setup.between;
       for (const env of envs) {
         const res = r.envs[env.id];
         const said = res.text.split(": ")[0];
+        if (!res) continue;
         item.append(el("span", { class: "digest-outcome claim-yours-" + (OUTCOME_CLASS[res.outcome] || "na") },
           setup.env ? said : `${env.release}: ${said}`));
       }
     }
   }
 
-  // A cited line has no measured outcomes: the digest leads to its own code on the page.
-  function citedDigest(setup) {
+  // The first release the grid runs after a cited line, in the same major version
+  // (tf.keras 2.5 for 2.2-2.4; none for standalone Keras 2.3.1, whose line the grid lacks).
+  function nearestExecuted(cited) {
+    const major = (v) => v.split(".")[0];
+    return runsOf(cited.line, "tensorflow")
+      .find((s) => major(s.minor) === major(cited.last) && vcmp(s.minor, cited.last) > 0) || null;
+  }
+
+  // A cited line has no measured outcomes: the digest says whose outcomes it shows instead,
+  // and leads to the line's own code on the page.
+  function citedDigest(setup, near) {
     const own = [...document.querySelectorAll(".sd-tab-set > label[data-sync-id]")]
       .find((l) => l.dataset.syncId === setup.tabs[0]);
     for (const digest of document.querySelectorAll(".claim-digest")) {
-      const p = el("p", { class: "claim-yours claim-yours-cited" },
-        el("strong", {}, setup.label + ": "), "cited, not executed, so nothing below was measured on it. ");
+      const said = near
+        ? `cited, not executed. Each line below is what the grid measured on ${near.label}, the nearest executed release. `
+        : "cited, not executed, so nothing below was measured on it. ";
+      const p = el("p", { class: "claim-yours claim-yours-cited" }, el("strong", {}, setup.label + ": "), said);
       if (own) {
         const set = own.closest(".sd-tab-set");
         if (!set.id) set.id = "setup-own-code";
@@ -318,6 +335,13 @@
     }
     return ids;
   }
+  // A claim's box: on this page, or on the page that holds it.
+  function claimHref(id) {
+    const here = document.getElementById("claim-" + id);
+    const page = DATA.claims[id] && DATA.claims[id].page;
+    if (here || !page) return "#claim-" + id;
+    return (document.documentElement.dataset.content_root || "") + page + "#claim-" + id;
+  }
   function codeNotes(setup) {
     const env = setup.env || (setup.between && setup.between[0]);
     if (!env || !DATA.code) return;
@@ -333,7 +357,7 @@
       if (!ids.length) note.append(" no claim is tied to this block; the boxes on this page say what differs.");
       for (const id of ids) {
         const r = DATA.claims[id].envs[env.id];
-        const link = el("a", { href: "#claim-" + id }, DATA.claims[id].title);
+        const link = el("a", { href: claimHref(id) }, DATA.claims[id].title);
         note.append(el("br"), link, ": ",
           el("span", { class: "claim-yours-" + (OUTCOME_CLASS[r.outcome] || "na") }, r.text));
       }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from visit import SHOTS, SITE, Visit, pages, require_site
@@ -93,6 +94,14 @@ def test_a_typed_release_is_the_cited_line_or_refused_when_the_line_has_none(bro
     # The short answer says it was not measured there, and leads to its own code on the page.
     note = visit.page.locator(".claim-yours-cited").first
     assert "cited, not executed" in note.inner_text()
+    # The digest says what the nearest executed release measured, and names it.
+    first = min(
+        {r["versions"]["tensorflow-cpu"] for r in EXPORT["results"] if r["line"] == "tf.keras"},
+        key=lambda v: tuple(int(n) for n in v.split(".")),
+    )
+    assert f"measured on tf.keras {first}, the nearest executed release" in note.inner_text()
+    said = visit.page.locator(".claim-digest .digest-outcome").all_inner_texts()
+    assert said and all(t.startswith(first + ": ") for t in said), said
     note.locator("a").click()
     assert visit.page.url.endswith("#setup-own-code")
     assert visit.page.locator(".sd-tab-set > input:checked + label[data-sync-id='tf-2.2']").count()
@@ -124,6 +133,13 @@ def test_code_of_another_release_of_the_readers_line_says_so(browser) -> None:
     assert activity.startswith("This is Keras 3.15.1's code, not Keras 3.12.4 on JAX's."), activity
     outcome = _record("activity-regularizer-batch-mean", "keras-3.12-jax")["outcome"]
     assert outcome.lower() in activity.lower(), activity
+    # Each claim it names links to its box: on this page, or on the page that holds it.
+    hrefs = notes.locator("a").evaluate_all("links => links.map(a => a.href)")
+    assert hrefs
+    for href in hrefs:
+        page, anchor = href.split("?")[0].split("#")[0], href.split("#")[1]
+        html = Path(page.removeprefix("file://")).read_text(encoding="utf-8")
+        assert f'id="{anchor}"' in html, href
     # The reader's own release's code gets no note.
     visit.open(SITE / "layer-losses.html", "?setup=keras-3.15-jax")
     assert "Keras 3.15.1's code" not in " ".join(
