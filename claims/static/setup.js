@@ -266,8 +266,11 @@
       const envs = setup.env ? [setup.env] : setup.cited ? [near] : setup.between;
       for (const env of envs) {
         const res = r.envs[env.id];
-        const said = res.text.split(": ")[0];
         if (!res) continue;
+        // The outcome and how many variants, without the numbers; "in some variants" where
+        // they differ (the box names each).
+        const head = /^(holds|does not hold|Keras refuses|not tested)( in all \d+ variants| in any of the \d+ variants)?/.exec(res.text);
+        const said = res.text.includes(" under ") ? `${res.outcome} in some variants` : head ? head[0] : res.outcome;
         item.append(el("span", { class: "digest-outcome claim-yours-" + (OUTCOME_CLASS[res.outcome] || "na") },
           setup.env ? said : `${env.release}: ${said}`));
       }
@@ -293,9 +296,12 @@
         : "cited, not executed, so nothing below was measured on it. ";
       const p = el("p", { class: "claim-yours claim-yours-cited" }, el("strong", {}, setup.label + ": "), said);
       if (own) {
+        // The section's heading, so the link lands on it (not below it); else the tab set.
         const set = own.closest(".sd-tab-set");
-        if (!set.id) set.id = "setup-own-code";
-        p.append(el("a", { href: "#" + set.id }, `Its own code, line by line: “${own.textContent.trim()}”`), ".");
+        const section = set.closest("section[id]");
+        if (!section && !set.id) set.id = "setup-own-code";
+        const target = section ? section.id : set.id;
+        p.append(el("a", { href: "#" + target }, `Its own code, line by line: “${own.textContent.trim()}”`), ".");
       }
       digest.before(p);
     }

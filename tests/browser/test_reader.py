@@ -102,8 +102,11 @@ def test_a_typed_release_is_the_cited_line_or_refused_when_the_line_has_none(bro
     assert f"measured on tf.keras {first}, the nearest executed release" in note.inner_text()
     said = visit.page.locator(".claim-digest .digest-outcome").all_inner_texts()
     assert said and all(t.startswith(first + ": ") for t in said), said
+    # The outcome without numbers, never cut inside a parenthesis.
+    assert all(t.count("(") == t.count(")") for t in said), said
     note.locator("a").click()
-    assert visit.page.url.endswith("#setup-own-code")
+    own = visit.page.url.split("#")[1]
+    assert visit.page.locator(f"[id='{own}'] .sd-tab-set label[data-sync-id='tf-2.2']").count()
     assert visit.page.locator(".sd-tab-set > input:checked + label[data-sync-id='tf-2.2']").count()
     assert (
         "regularization_losses=self.losses"
