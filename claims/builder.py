@@ -417,9 +417,9 @@ class Builder:
     def _build_system_base(self, name: str, tmp: Path, ident: dict[str, Any], extra) -> None:
         """A base inside a root filesystem: the host's uv, run in there, with its cache and
         pip's sources bound at their paths, so nothing is downloaded twice."""
-        system = self.grid.bases[ident["id"]].system
-        assert system is not None  # only bases that name a system come here
         base = self.grid.bases[ident["id"]]
+        system = base.system
+        assert system is not None  # only bases that name a system come here
         root = self.system_folder(system)[0]
         python = self.grid.systems[system].python
         tmp.mkdir(parents=True)
@@ -442,20 +442,9 @@ class Builder:
                    *requires, *cutoff, *self.sources, *extra),
         )  # fmt: skip
         (site,) = tmp.glob("lib/python*/site-packages")
-        final = tmp.with_name(tmp.name.removesuffix(".tmp"))
-        code = sandbox.run(
-            sandbox.command(
-                root,
-                [str(tmp / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", "-s",
-                 str(tmp), "-p", str(final), str(site)],
-                writable=(tmp,),
-            ),
-            self.logs / f"{name}.log",
-        )  # fmt: skip
-        if code not in (0, 1):  # 1: some test data in a wheel does not compile (see _compile)
-            raise BuildError(
-                f"{name}: compileall failed (exit {code}): {tail(self.logs / f'{name}.log')}"
-            )
+        self._compile(
+            name, tmp / "bin" / "python", site, lambda a: sandbox.command(root, a, writable=(tmp,))
+        )
 
     def _build_root(self, tmp: Path, ident: dict[str, Any], extra: list[str]) -> None:
         """debootstrap, in a mount namespace of its own: the /proc and /sys it mounts in the
@@ -543,23 +532,25 @@ class Builder:
             return f"{MANIFEST} is missing or unreadable"
         return None if built == ident else f"{MANIFEST} describes another build"
 
-    def _compile(self, name: str, python: Path, where: Path) -> None:
+    def _compile(
+        self,
+        name: str,
+        python: Path,
+        where: Path,
+        wrap: Callable[[list[str]], list[str]] = list,
+    ) -> None:
         """Compile every module under ``where``, in a build's ``.tmp`` folder, as if the build
-        were already at its final path.
+        were already at its final path (``wrap``: how to run it, e.g. inside a root).
 
         Not uv's ``--compile-bytecode``: its files would name ``tmp`` as their source, and
         TensorFlow, which finds its shared libraries from there, then loads one twice.
         """
         tmp = next(p for p in (where, *where.parents) if p.name.endswith(".tmp"))
         final = tmp.with_name(tmp.name.removesuffix(".tmp"))
-        self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"{name}.log"
-        with log.open("a") as sink:
-            code = subprocess.run(
-                [str(python), "-m", "compileall", "-q", "-j", "0", "-s", str(tmp), "-p",
-                 str(final), str(where)],
-                stdout=sink, stderr=subprocess.STDOUT, check=False,
-            ).returncode  # fmt: skip
+        argv = [str(python), "-m", "compileall", "-q", "-j", "0", "-s", str(tmp), "-p",
+                str(final), str(where)]  # fmt: skip
+        code = sandbox.run(wrap(argv), log)
         # Exit 1 means some module did not compile (test data with syntax errors ships in
         # wheels): Python compiles those on import, as before; only a crash is an error.
         if code not in (0, 1):

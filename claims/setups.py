@@ -82,17 +82,18 @@ def reader_line(claim: Claim, env: Env, results: dict) -> dict[str, str]:
     """
     res = results["envs"][env.id]["results"].get(claim.id)
     if res is None:
-        return {"outcome": NA, "text": "not run on this setup (the claim is about another line)"}
+        text = "not run on this setup (the claim is about another line)"
+        return {"outcome": NA, "text": text, "short": NA}
     outcome = str(res["outcome"])
     variants = res.get("variants", [])
     odd = [v for v in variants if v["outcome"] == outcome]
     shown = odd[0] if odd else {}
     if outcome == UNTESTED and len(odd) == len(variants):
-        return {
-            "outcome": outcome,
-            "text": f"not tested: {res.get('detail') or claim.untested_why}",
-        }
+        text = f"not tested: {res.get('detail') or claim.untested_why}"
+        return {"outcome": outcome, "text": text, "short": "not tested"}
+    short = ""  # the outcome and how many variants, without numbers (the home digest)
     if len(variants) > 1 and len(odd) < len(variants):
+        short = f"{outcome} in some variants"
         detail = res.get("detail") or shown.get("detail", "")
         text = _said(outcome, odd, detail)
         if outcome == REFUSES:
@@ -105,7 +106,8 @@ def reader_line(claim: Claim, env: Env, results: dict) -> dict[str, str]:
             text += "; " + _said(other, group, group[0].get("detail", ""))
     elif outcome == REFUSES:
         which = f" in all {len(variants)} variants" if len(variants) > 1 else ""
-        text = f"Keras refuses{which}: {res.get('detail') or shown.get('detail', '')}"
+        short = f"Keras refuses{which}"
+        text = f"{short}: {res.get('detail') or shown.get('detail', '')}"
     else:
         word = "holds" if outcome == HOLDS else "does not hold"
         # Not "does not hold in all 4 variants": a double negative.
@@ -116,7 +118,7 @@ def reader_line(claim: Claim, env: Env, results: dict) -> dict[str, str]:
             if outcome == FAILS
             else f" in all {len(variants)} variants"
         )
-        text = word + which
+        text = short = word + which
     if outcome in (HOLDS, FAILS):
         numbers = key_numbers(shown.get("numbers", {}))
         if numbers:
@@ -124,7 +126,7 @@ def reader_line(claim: Claim, env: Env, results: dict) -> dict[str, str]:
             text += f" ({where}{numbers})"
         if outcome == FAILS and shown.get("detail"):
             text += f" ({shown['detail']})"
-    return {"outcome": outcome, "text": text}
+    return {"outcome": outcome, "text": text, "short": short}
 
 
 def cited_code(pins: Path) -> dict[str, dict[str, str]]:

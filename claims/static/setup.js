@@ -267,10 +267,7 @@
       for (const env of envs) {
         const res = r.envs[env.id];
         if (!res) continue;
-        // The outcome and how many variants, without the numbers; "in some variants" where
-        // they differ (the box names each).
-        const head = /^(holds|does not hold|Keras refuses|not tested)( in all \d+ variants| in any of the \d+ variants)?/.exec(res.text);
-        const said = res.text.includes(" under ") ? `${res.outcome} in some variants` : head ? head[0] : res.outcome;
+        const said = res.short; // the outcome and its variant count, without the numbers
         item.append(el("span", { class: "digest-outcome claim-yours-" + (OUTCOME_CLASS[res.outcome] || "na") },
           setup.env ? said : `${env.release}: ${said}`));
       }
