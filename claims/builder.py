@@ -193,8 +193,9 @@ class Builder:
         say: Callable[[str], None] = print,
         logs: Path | None = None,
     ) -> None:
-        self.grid, self.root, self.say = grid, root, say
-        self.logs = logs or root / "logs"
+        # Absolute: commands run inside a root filesystem resolve a relative path in there.
+        self.grid, self.root, self.say = grid, root.resolve(), say
+        self.logs = logs or self.root / "logs"
         self.uv = uv_binary()
         self.sources = uv_source_args(pip_settings()) if sources is None else sources
         self.platform = sysconfig.get_platform()

@@ -165,3 +165,21 @@ def test_a_base_in_a_root_filesystem_runs_the_claims_and_leaves_nothing_mounted(
     assert "0 s of it installing 0 bases and overlays" in again
     sandbox.remove_tree(fake.grid_dir)
     assert not fake.grid_dir.exists()
+
+
+def test_a_relative_grid_folder_never_lands_inside_a_root_filesystem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commands inside a root filesystem resolve a relative path in there: the builder keeps
+    its folders absolute, so a base built from `build/grid` lands in the repository's."""
+    fake = Grid(tmp_path)
+    monkeypatch.chdir(fake.grid_dir.parent)
+    made = builder.Builder(
+        grid.load_grid(fake.claims / "grid.toml"),
+        Path(fake.grid_dir.name),
+        sources=[],
+        say=lambda _: None,
+    )
+    assert made.root == fake.grid_dir.resolve() and made.logs.is_absolute()
+    folder, _ = made.base_folder("stand-in")
+    assert folder.is_absolute() and folder.is_relative_to(fake.grid_dir.resolve())
