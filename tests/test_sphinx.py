@@ -109,6 +109,9 @@ def test_bad_citations_warn_with_page_line_and_subtype(make_app, overrides, tmp_
         (12, "start-at pattern 'no such text' not found in Model.compute_loss", "slice"),
         (16, r":old: expects '<release> <path>'", "option"),
         (20, "Model.losses: no change between .* marked :cause: of a change", "cause"),
+        (26, r"Model.compute_loss changed between .* marked :same: \(identical code\)", "same"),
+        # line 32, the same on a symbol that did not change: no error
+        (38, ":cause: .* and :same: .* contradict each other", "option"),
     ]
     for line, message, subtype in expected:
         assert re.search(

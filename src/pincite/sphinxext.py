@@ -339,13 +339,16 @@ class PinnedDiffDirective(CitingDirective):
         "caption": directives.unchanged,
         "name": directives.unchanged,
         "cause": directives.flag,
+        "same": directives.flag,
     }
 
     def run(self) -> list[nodes.Node]:
         ignore = frozenset((self.options.get("ignore") or "").split())
         mode = self.options.get("mode") or self.config.pincite_diff_mode
         problem = ""
-        if ignore - IGNORABLE:
+        if "cause" in self.options and "same" in self.options:
+            problem = ":cause: (this code changed) and :same: (it did not) contradict each other"
+        elif ignore - IGNORABLE:
             problem = (
                 f":ignore: takes {' and/or '.join(sorted(IGNORABLE))}, "
                 f"got {' '.join(sorted(ignore - IGNORABLE))}"
@@ -396,6 +399,17 @@ class PinnedDiffDirective(CitingDirective):
                 )
                 return []
             text = f"# {unchanged}"
+        elif "same" in self.options:
+            # The page says a result carries over because this code is identical; a diff
+            # that shows a change refutes it.
+            report(
+                self.env,
+                f"{old_obj or old_path} changed between {old_rel.label} and {new_rel.label}, "
+                "but this diff is marked :same: (identical code): say what the change means",
+                "same",
+                self.get_location(),
+            )
+            return []
         literal = nodes.literal_block(text, text)
         literal["language"] = "diff"
         self.set_source_info(literal)
