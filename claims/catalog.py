@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import sys
 
 if sys.version_info >= (3, 11):  # noqa: UP036 (the runner also runs on 3.9)
@@ -29,6 +30,9 @@ RESULTS = HERE / "results.json"
 #: What the committed results depend on: change any and they are stale (and every module of
 #: the proofs package, and the reader code).
 FINGERPRINTED = ("catalog.toml", "grid.toml", "run.py")
+#: The catalog's prose: what the site says of a claim, neither what runs nor what is expected,
+#: so rewording it leaves the results current (its comments are not part of them either).
+PROSE_FIELDS = ("title", "statement", "why", "untested-why")
 #: The proofs: one module per topic in this package (a test's claims folder may hold one file).
 PROOFS_PACKAGE = "proofs"
 #: The code readers copy, which the proofs run as it is: the results depend on it too.
@@ -54,9 +58,13 @@ AXES: dict[str, tuple[str, ...]] = {
     "loss": ("add_loss", "kernel_regularizer", "activity_regularizer", "kl"),
     "execution": ("default", "run_eagerly"),
 }  # fmt: skip
-#: Axis values that exist on some lines only, and why: TFP's layers are tf-keras layers.
+#: Axis values that exist on some lines only, and why.
 ONLY_ON: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("loss", "kl"): (("tf.keras", "tf_keras"), "TFP's layers are tf-keras layers"),
+    ("execution", "run_eagerly"): (
+        ("keras", "tf.keras", "tf_keras"),
+        "standalone Keras 2 on Theano builds one symbolic graph: it has no eager mode",
+    ),
 }
 
 
@@ -295,11 +303,28 @@ def _in(scopes: tuple[Scope, ...], env: Env) -> bool:
 
 
 def fingerprint(folder: Path = HERE) -> str:
-    """sha256 of the proofs, the catalog, the grid spec, the runner and the reader code."""
+    """sha256 of the proofs, the catalog (without its prose), the grid spec, the runner and
+    the reader code: of everything that decides what runs and what each outcome must be."""
     digest = hashlib.sha256()
     for name in fingerprinted(folder):
-        digest.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
+        data = (folder / name).read_bytes()
+        if name == CATALOG.name:
+            data = catalog_without_prose(data)
+        digest.update(name.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()
+
+
+def catalog_without_prose(data: bytes) -> bytes:
+    """The catalog's claims as canonical JSON, without `PROSE_FIELDS` (unparsable: as it is,
+    for the catalog's loader to report)."""
+    try:
+        parsed = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return data
+    for claim in parsed.get("claim", []):
+        for name in PROSE_FIELDS:
+            claim.pop(name, None)
+    return json.dumps(parsed, sort_keys=True).encode()
 
 
 def fingerprinted(folder: Path = HERE) -> list[str]:

@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 GRID = HERE / "grid.toml"
 
 #: How each backend is named on the site.
-BACKEND_LABELS = {"jax": "JAX", "tensorflow": "TensorFlow", "torch": "PyTorch"}
+BACKEND_LABELS = {"jax": "JAX", "tensorflow": "TensorFlow", "torch": "PyTorch", "theano": "Theano"}
 
 
 class GridError(Exception):
@@ -215,7 +215,9 @@ def load_grid(path: Path = GRID) -> Grid:
                     raise GridError(f"{where}.backends.{backend}: unknown base {base!r}")
                 minor = line.minor(release)
                 eid = env_id(line_id, minor, backend, len(backends))
-                on = f" on {BACKEND_LABELS[backend]}" if len(backends) > 1 else ""
+                # The backend is named where it is a choice, or not the usual TensorFlow.
+                shown = len(backends) > 1 or backend != "tensorflow"
+                on = f" on {BACKEND_LABELS[backend]}" if shown else ""
                 envs[eid] = Env(
                     id=eid,
                     line=line_id,

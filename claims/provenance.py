@@ -38,6 +38,7 @@ REPORTED = (
     "jax",
     "jaxlib",
     "torch",
+    "theano",
     "numpy",
 )
 AGREES, DISAGREES, BROKEN = "agrees", "disagrees", "broken"

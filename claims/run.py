@@ -29,7 +29,12 @@ from claims.provenance import AGREES, DISAGREES, MANIFEST, identity_digest, repo
 from pincite.atomic import write_atomic
 
 #: The module whose version is the release of each line.
-RELEASE_MODULE = {"keras": "keras", "tf.keras": "tensorflow", "tf_keras": "tf_keras"}
+RELEASE_MODULE = {
+    "keras": "keras",
+    "keras2": "keras",
+    "tf.keras": "tensorflow",
+    "tf_keras": "tf_keras",
+}
 #: Exit status when an outcome disagrees with the catalog (1 is Python's own for a crash).
 DISAGREES_EXIT = 3
 
@@ -87,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if env.line == "tf_keras":
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    if env.backend == "theano":  # no compiler in the root filesystem: Theano's own Python ops
+        os.environ.setdefault("THEANO_FLAGS", "cxx=,base_compiledir=/tmp/theano")
     if env.backend == "jax":  # two host devices for keras.distribution.DataParallel
         os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
     proofs = load_proofs(folder)

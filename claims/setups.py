@@ -27,14 +27,13 @@ TABS: dict[tuple[str, str], list[str]] = {
     ("keras", "torch"): ["keras-3-torch", "keras-3"],
     ("tf.keras", "tensorflow"): ["keras-2.15", "tf-keras-2.21"],
     ("tf_keras", "tensorflow"): ["tf-keras-2.21", "keras-2.15"],
-    ("cited", "keras-2.3"): ["keras-2.3"],
+    ("keras2", "theano"): ["keras-2.3"],
     ("cited", "tf-2.2"): ["tf-2.2", "keras-2.15"],
 }
 
 #: The line and releases (first and last minor) of each cited-only entry of grid.toml, so a
 #: reader who types "2.2" under tf.keras gets the cited code, not a neighbour's numbers.
 CITED_SPANS: dict[str, tuple[str, str, str]] = {
-    "keras-2.3": ("keras", "2.3", "2.3"),
     "tf-2.2": ("tf.keras", "2.2", "2.4"),
 }
 
@@ -140,12 +139,14 @@ def cited_code(pins: Path) -> dict[str, dict[str, str]]:
         project, version = rel["project"].replace("_", "-"), Version(rel["version"])
         if project == "keras" and version.major >= 3:
             line = "keras"
+        elif project == "keras" and version < Version("2.4"):
+            line = "keras2"  # standalone Keras 2 (2.3.1), before it became tf.keras's code
         elif project == "keras" and version >= Version("2.4"):
             line = "tf.keras"  # the `keras` package TensorFlow 2.12-2.15 ship as tf.keras
         elif project == "tf-keras":
             line = "tf_keras"
         else:
-            continue  # cited-only lines (Keras 2.3.1, TF 2.2) and TFP: no release to pick
+            continue  # the cited-only line (TF 2.2) and TFP: no release to pick
         minor = f"{version.major}.{version.minor}"
         out[rel["id"]] = {"line": line, "minor": minor, "label": rel.get("title", rel["id"])}
     return out

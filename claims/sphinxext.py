@@ -587,6 +587,14 @@ def claim_pages(app: Any) -> dict[str, str]:
     }
 
 
+def export_source() -> str:
+    """sha256 of what claims.json and the picker's data are made from: the results, what
+    produced them, and the catalog's prose (titles and statements are exported too)."""
+    return hashlib.sha256(
+        RESULTS.read_bytes() + fingerprint().encode() + CATALOG.read_bytes()
+    ).hexdigest()
+
+
 def write_export(app: Any, exception: Exception | None) -> None:
     """Write claims.json at the site's root and the picker's data (HTML builders only)."""
     if exception is not None or app.builder.format != "html":
@@ -601,7 +609,7 @@ def write_export(app: Any, exception: Exception | None) -> None:
     pages = claim_pages(app)
     where = hashlib.sha256(json.dumps(pages, sort_keys=True).encode()).hexdigest()
     try:
-        source = hashlib.sha256(RESULTS.read_bytes() + fingerprint().encode()).hexdigest()
+        source = export_source()
         # The script also says whose code each block shows and where each box is: the pins
         # and the boxes' pages are part of its source.
         stamp = f"// source-sha256 {source} {_sha256_of(pins)} {where}\n"
@@ -616,7 +624,7 @@ def write_export(app: Any, exception: Exception | None) -> None:
     except CatalogError as exc:
         _warn(str(RESULTS), str(exc))
         return
-    source = hashlib.sha256(RESULTS.read_bytes() + fingerprint().encode()).hexdigest()
+    source = export_source()
     data = {**ranges.export(catalog, results), "source-sha256": source}
     write_atomic(target, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
     text = f"// source-sha256 {source} {_sha256_of(pins)} {where}\n"

@@ -100,9 +100,10 @@ def test_grid_covers_every_line_and_backend() -> None:
     assert {e.minor for e in g.envs.values() if e.line == "tf.keras"} == {
         f"2.{n}" for n in range(5, 16)
     }
-    # tf.keras 2.5-2.11 run on Python 3.9 in the bullseye root filesystem; the rest on 3.11.
+    # tf.keras 2.5-2.11 and standalone Keras 2.3.1 run on Python 3.9 in the bullseye root
+    # filesystem; the rest on 3.11.
     for env in g.envs.values():
-        old = env.line == "tf.keras" and Version(env.release) < Version("2.12")
+        old = env.line == "keras2" or (env.line == "tf.keras" and Version(env.release) < Version("2.12"))
         assert (g.bases[env.base].system == "bullseye") == old, env.id
         assert g.python_of(env.base) == ("3.9" if old else "3.11"), env.id
         if old:  # their dependencies as they were when each was released
@@ -335,6 +336,28 @@ def test_editing_a_proof_makes_the_results_stale(tmp_path: Path) -> None:
         provenance.load_results(catalog.load_catalog(), folder / "results.json", folder)
 
 
+def test_rewording_a_claim_keeps_the_results_but_moving_its_scope_does_not(
+    tmp_path: Path,
+) -> None:
+    folder = _copy_claims(tmp_path)
+    before = catalog.fingerprint(folder)
+    path = folder / "catalog.toml"
+    text = path.read_text()
+    # The prose the site shows: a statement, a title, a why, a comment.
+    reworded = text.replace(
+        'statement = "A scalar `add_loss` term', 'statement = "A scalar `add_loss` term (reworded)'
+    ).replace('title = "An add_loss term', 'title = "Reworded: an add_loss term')
+    path.write_text("# a new comment\n" + reworded.replace('why = "', 'why = "Also: ', 1))
+    assert path.read_text() != text
+    assert catalog.fingerprint(folder) == before
+    # What must be measured where: the results depend on it.
+    path.write_text(text.replace('holds = ["keras", "tf.keras", "tf_keras"', 'holds = ["keras"', 1))
+    assert catalog.fingerprint(folder) != before
+    # A catalog that does not parse is fingerprinted as it is (its loader says what is wrong).
+    path.write_text(text + "\n[[claim]\n")
+    assert catalog.fingerprint(folder) != before
+
+
 def test_editing_the_code_readers_copy_makes_the_results_stale(tmp_path: Path) -> None:
     folder = _copy_claims(tmp_path)
     before = catalog.fingerprint(folder)
@@ -385,8 +408,8 @@ def test_export_has_the_documented_shape() -> None:
     exported = ranges.export(cat, data)
     records = exported["results"]
     assert len({r["env"] for r in records}) >= 45
-    assert {r["line"] for r in records} == {"keras", "tf.keras", "tf_keras"}
-    assert {r["backend"] for r in records} == {"jax", "tensorflow", "torch"}
+    assert {r["line"] for r in records} == {"keras", "tf.keras", "tf_keras", "keras2"}
+    assert {r["backend"] for r in records} == {"jax", "tensorflow", "torch", "theano"}
     assert {r["outcome"] for r in records} <= {*catalog.OUTCOMES, catalog.NA}
     assert catalog.REFUSES in {r["outcome"] for r in records}
     base = {"claim", "env", "line", "backend", "versions", "python", "base", "outcome", "variants"}
@@ -395,6 +418,10 @@ def test_export_has_the_documented_shape() -> None:
     assert pythons["tf.keras-2.5"].startswith("3.9.") and pythons["tf.keras-2.12"].startswith(
         "3.11."
     )
+    # Standalone Keras 2.3.1 names the backend it ran on and its version.
+    keras2 = next(r for r in records if r["env"] == "keras2-2.3")
+    assert pythons["keras2-2.3"].startswith("3.9.")
+    assert keras2["versions"]["keras"] == "2.3.1" and keras2["versions"]["theano"] == "1.0.5"
     for r in records:
         extra = {"refused"} if r["outcome"] == catalog.REFUSES else set()
         extra |= {"why"} if r["outcome"] == catalog.UNTESTED else set()
@@ -638,6 +665,29 @@ def test_a_refusal_is_recorded_in_keras_own_words() -> None:
     assert proofs.refusal(NotImplementedError()) == "NotImplementedError"
 
 
+def test_a_missing_module_is_never_keras_refusing() -> None:
+    """A proof that catches what Keras raises still lets an import failure through: the
+    variant is then not tested (the environment lacks a module), never "Keras refuses"."""
+    from claims.catalog import Variant
+
+    claim = catalog.load_catalog().claims["add-loss-once-unweighted"]
+
+    def refusing(lab, v):
+        try:
+            raise ModuleNotFoundError("No module named 'pkg_resources'")
+        except Exception as exc:  # as a proof catches the pattern's own exception
+            return proofs.Evidence(holds=False, refused=proofs.refusal(exc))
+
+    saved = proofs.PROOFS[claim.id]
+    proofs.PROOFS[claim.id] = refusing
+    try:
+        record = proofs.run_variant(None, claim, Variant(entry="fit"))
+    finally:
+        proofs.PROOFS[claim.id] = saved
+    assert record["outcome"] == catalog.UNTESTED
+    assert "pkg_resources" in record["detail"]
+
+
 def test_the_reader_line_states_the_outcome_and_the_numbers_measured() -> None:
     """Each claim's line for one environment comes from its record: outcome, numbers, exception."""
     from claims import setups
@@ -691,6 +741,7 @@ def test_the_picker_knows_whose_code_each_block_shows_and_the_cited_spans(tmp_pa
     assert setups.cited_code(pins) == {
         "k3": {"line": "keras", "minor": "3.15", "label": "Keras 3.15.1"},
         "k215": {"line": "tf.keras", "minor": "2.15", "label": "keras 2.15.0"},
+        "k23": {"line": "keras2", "minor": "2.3", "label": "Keras 2.3.1"},
         "tfk": {"line": "tf_keras", "minor": "2.21", "label": "tf-keras 2.21.0"},
     }
     # Every cited-only line of the grid has its span, and a span is not a release it runs.

@@ -61,8 +61,12 @@ def refusal(exc: BaseException) -> str:
 
     Keras 3 wraps a layer's error ("Exception encountered when calling X.call().", then the
     arguments); the first line of Keras's own words is kept, and after "Error encountered:"
-    the cause it names. Run-specific ids and addresses are blanked.
+    the cause it names. Run-specific ids and addresses are blanked. A module that cannot be
+    imported is the environment's failure, never Keras refusing: it is raised again, so the
+    variant is recorded as not tested.
     """
+    if isinstance(exc, ImportError):
+        raise exc
     lines = [_ANSI.sub("", line).strip() for line in str(exc).splitlines()]
     lines = [line for line in lines if line and not line.startswith(_WRAPPER)]
     for n, line in enumerate(lines[:-1]):

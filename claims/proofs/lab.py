@@ -89,7 +89,8 @@ class Term:
 
 
 class Lab:
-    """One Keras line (``tf.keras``, ``tf_keras`` or Keras 3 ``keras``) and its tensor ops."""
+    """One Keras line (``tf.keras``, ``tf_keras``, Keras 3 ``keras`` or standalone Keras 2
+    ``keras2``) and its tensor ops."""
 
     def __init__(self, flavor: str) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -104,15 +105,28 @@ class Lab:
 
             self.tf = tf
             self.keras = importlib.import_module("tf_keras")
-        elif flavor == "keras":
+        elif flavor in ("keras", "keras2"):
             self.keras = importlib.import_module("keras")
             self.tf = None
         else:
             raise ValueError(f"unknown Keras flavor {flavor!r}")
         self.keras3 = flavor == "keras"
+        #: Standalone Keras 2 (2.3.1): symbolic graphs, run here on Theano.
+        self.keras2 = flavor == "keras2"
         names = ("sum", "square", "matmul", "mean", "abs", "subtract", "cast")
         if self.keras3:
             self.ops = SimpleNamespace(**{n: getattr(self.keras.ops, n) for n in names})
+        elif self.keras2:
+            k = self.keras.backend
+            self.ops = SimpleNamespace(
+                sum=k.sum,
+                square=k.square,
+                matmul=k.dot,
+                mean=k.mean,
+                abs=k.abs,
+                subtract=lambda a, b: a - b,
+                cast=k.cast,
+            )
         else:
             tf = self.tf
             self.ops = SimpleNamespace(
@@ -145,8 +159,12 @@ class Lab:
                 self.w = self.add_weight(
                     name="w", shape=(2, 1), initializer="zeros", trainable=True
                 )
-                self.w.assign(W0)
+                lab.set_weight(self.w, W0)
                 self.built = True
+
+            def compute_output_shape(self, input_shape):
+                # Keras 2.3.1 asks a layer its output shape (later lines trace `call`).
+                return (input_shape[0], 1)
 
             def call(self, inputs):
                 w = lab.read(self.w)
@@ -160,6 +178,13 @@ class Lab:
                 return out
 
         return Linear()
+
+    def set_weight(self, variable: Any, value: np.ndarray) -> None:
+        """Give a weight its value (Keras 2.3.1's variables have no ``assign`` on Theano)."""
+        if self.keras2:
+            self.keras.backend.set_value(variable, value)
+        else:
+            variable.assign(value)
 
     def read(self, variable: Any) -> Any:
         """A weight as a layer's ``call`` reads it: ``variable.value`` on Keras 3.0.
@@ -185,16 +210,20 @@ class Lab:
         penalty of the same value; ``activity_regularizer``: ``L2(ACTIVITY)`` on the outputs;
         ``kl``: TFP's ``DenseVariational`` with a point-mass posterior at W0.
         """
-        regularizers = self.keras.regularizers
         if kind == "add_loss":
             return self.linear_layer(penalty=PENALTY)
         if kind == "kernel_regularizer":
-            return self.dense(kernel_regularizer=regularizers.L2(PENALTY))
+            return self.dense(kernel_regularizer=self.l2(PENALTY))
         if kind == "activity_regularizer":
-            return self.dense(activity_regularizer=regularizers.L2(ACTIVITY))
+            return self.dense(activity_regularizer=self.l2(ACTIVITY))
         if kind == "kl":
             return self.dense_variational()
         raise ValueError(f"unknown kind of layer loss {kind!r}")
+
+    def l2(self, factor: float) -> Any:
+        """The L2 regularizer ``factor * sum(x**2)`` (Keras 2.3.1 spells it ``l2``)."""
+        regularizers = self.keras.regularizers
+        return regularizers.l2(factor) if self.keras2 else regularizers.L2(factor)
 
     def dense_variational(self) -> Any:
         """TFP ``DenseVariational(1)``, ``kl_weight = 1 / N``: deterministic at w = W0."""
@@ -240,7 +269,8 @@ class Lab:
         batch mean is read from ``model.losses`` after a forward pass (the numbers show it)."""
         if kind != "activity_regularizer":
             return Term(kind), {}
-        model(X)
+        if not self.keras2:  # Keras 2.3.1's losses are symbolic: `losses` evaluates them
+            self.forward(model, X)
         listed = sum(self.losses(model))
         mean = next((m for m in (True, False) if close(listed, Term(kind, m).value())), None)
         numbers = {
@@ -283,6 +313,8 @@ class Lab:
             )
             return {k: values[0] for k, values in history.history.items()}
         if v.entry == "train_on_batch":
+            if self.keras2:  # no return_dict yet: a value per name of `metrics_names`
+                return self.named(model, model.train_on_batch(x, y, **kwargs))
             logs = model.train_on_batch(x, y, return_dict=True, **kwargs)
             return dict(logs) if isinstance(logs, dict) else {}
         raise ValueError(f"{v.entry!r} is not a training entry point")
@@ -294,8 +326,10 @@ class Lab:
         learning rate 0, so validation runs at the same weights.
         """
         if v.entry == "evaluate":
-            return float(model.evaluate(x, y, verbose=0, return_dict=True)["loss"])
+            return float(self.evaluate_logs(model, x, y)["loss"])
         if v.entry == "test_on_batch":
+            if self.keras2:
+                return float(self.named(model, model.test_on_batch(x, y))["loss"])
             return float(model.test_on_batch(x, y, return_dict=True)["loss"])
         if v.entry == "val_loss":
             history = model.fit(
@@ -304,12 +338,33 @@ class Lab:
             return float(history.history["val_loss"][0])
         raise ValueError(f"{v.entry!r} is not an evaluation entry point")
 
+    def evaluate_logs(self, model: Any, x: Any = X, y: Any = Y) -> dict:
+        """Every value ``evaluate()`` reports, by name."""
+        if self.keras2:  # no return_dict yet
+            return self.named(model, model.evaluate(x, y, verbose=0))
+        return dict(model.evaluate(x, y, verbose=0, return_dict=True))
+
+    def forward(self, model: Any, x: np.ndarray) -> Any:
+        """A forward pass ``model(x)`` as a reader of the line writes it: Keras 2.3.1 calls a
+        model on tensors of known shape only (its graph is symbolic): a backend variable."""
+        if self.keras2:
+            return model(self.keras.backend.variable(x))
+        return model(x)
+
     # -- reading results back ----------------------------------------------------------
+
+    @staticmethod
+    def named(model: Any, values: Any) -> dict:
+        """Keras 2.3.1's list (or lone scalar) of results, by ``model.metrics_names``."""
+        values = values if isinstance(values, list) else [values]
+        return dict(zip(model.metrics_names, values))  # noqa: B905 (runs on Python 3.9)
 
     def numpy(self, tensor: Any) -> np.ndarray:
         """Any backend's tensor or variable as a NumPy array (torch needs it detached)."""
         if self.keras3:
             return np.asarray(self.keras.ops.convert_to_numpy(tensor))
+        if self.keras2:
+            return np.asarray(self.keras.backend.get_value(tensor))
         return np.asarray(tensor)
 
     def weights(self, model: Any) -> np.ndarray:
@@ -322,6 +377,10 @@ class Lab:
 
     def losses(self, model: Any) -> list[float]:
         """``model.losses`` as floats (each reduced, if not scalar, only for display)."""
+        if self.keras2:  # symbolic: evaluated on X by a backend function
+            k = self.keras.backend
+            values = k.function(model.inputs, model.losses)([X]) if model.losses else []
+            return [float(np.sum(v)) for v in values]
         return [float(np.sum(self.numpy(t))) for t in model.losses]
 
 

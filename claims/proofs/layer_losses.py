@@ -111,11 +111,12 @@ def losses_reset_each_call(lab: Lab, v: Variant) -> Evidence:
     term, numbers = lab.term(v.loss, model)
     seen, expected = [], []
     for scale in (1.0, 2.0, 3.0):
-        model(X * scale)
+        lab.forward(model, X * scale)
         seen.append(lab.losses(model))
         expected.append([term.value(x=X * scale)])
     return Evidence(
-        holds=close(seen, expected),
+        # Compared call by call: where terms accumulate, the lists grow.
+        holds=all(len(s) == len(e) and close(s, e) for s, e in zip(seen, expected)),  # noqa: B905
         numbers={
             **numbers,
             "model.losses after call(X), call(2X), call(3X)": seen,

@@ -72,9 +72,7 @@ def compute_loss_override_used_by_fit_and_evaluate(lab: Lab, v: Variant) -> Evid
     # longer calls: then History and evaluate() have no "loss" to report.
     fit_loss = history.history.get("loss", ["absent from History"])[0]
     w1 = lab.weights(model)
-    evaluated = model.evaluate(X, Y, verbose=0, return_dict=True).get(
-        "loss", "absent from evaluate()'s logs"
-    )
+    evaluated = lab.evaluate_logs(model).get("loss", "absent from evaluate()'s logs")
     want_w1 = W0 - LR * (mse_grad(W0) + 2.0 * term.grad())
     want_eval = mse(want_w1) + 2.0 * term.value(want_w1)
     reported = [x if isinstance(x, str) else float(x) for x in (fit_loss, evaluated)]

@@ -14,7 +14,7 @@ def time_distributed_model(steps):
         1,
         use_bias=False,
         kernel_initializer="ones",
-        kernel_regularizer=keras.regularizers.L2(0.5),
+        kernel_regularizer=keras.regularizers.l2(0.5),
     )
     return keras.Model(inputs, keras.layers.TimeDistributed(dense)(inputs))
 
@@ -27,6 +27,6 @@ def rnn_model(steps):
         use_bias=False,
         kernel_initializer="ones",
         recurrent_initializer="zeros",
-        kernel_regularizer=keras.regularizers.L2(0.5),
+        kernel_regularizer=keras.regularizers.l2(0.5),
     )
     return keras.Model(inputs, keras.layers.RNN(cell)(inputs))

@@ -33,6 +33,10 @@
   function minorOf(v) {
     return v.split(".").slice(0, 2).join(".");
   }
+  // Whether a setup's name says its backend: Keras 3's is a choice; Theano is not the usual.
+  function named(s) {
+    return s.line === "keras" || s.backend !== "tensorflow";
+  }
   function runsOf(line, backend) {
     return DATA.setups
       .filter((s) => s.line === line && s.backend === backend)
@@ -55,16 +59,17 @@
     if (cited) return { id, cited, label: cited.label, tabs: cited.tabs };
     const exact = DATA.setups.find((s) => s.id === id);
     if (exact) return { id, env: exact, label: exact.label, tabs: exact.tabs };
-    const m = /^(keras|tf\.keras|tf_keras)-(newest|\d+(?:\.\d+){0,2})(?:-(jax|tensorflow|torch))?$/.exec(id);
+    const m = /^(keras|keras2|tf\.keras|tf_keras)-(newest|\d+(?:\.\d+){0,2})(?:-(jax|tensorflow|torch))?$/.exec(id);
     if (!m) return null;
-    const runs = runsOf(m[1], m[3] || "tensorflow");
+    // A line with one backend omits it: TensorFlow, or Theano for standalone Keras 2.
+    const runs = runsOf(m[1], m[3] || (m[1] === "keras2" ? "theano" : "tensorflow"));
     if (!runs.length) return null;
     if (m[2] === "newest") {
       const env = runs[runs.length - 1];
       return { id, env, label: env.label, tabs: env.tabs, newest: true };
     }
     const typed = m[2];
-    // A release of a cited-only line (tf.keras 2.2-2.4, Keras 2.3.1) is that line.
+    // A release of a cited-only line (tf.keras 2.2-2.4) is that line.
     const asCited = DATA.cited.find((c) => c.line === m[1] &&
       vcmp(minorOf(typed), c.first) >= 0 && vcmp(minorOf(typed), c.last) <= 0);
     if (asCited) return { id: asCited.id, cited: asCited, label: asCited.label, tabs: asCited.tabs };
@@ -75,7 +80,7 @@
     const below = runs.filter((s) => vcmp(s.release, typed) < 0).pop() || null;
     const above = runs.find((s) => vcmp(s.release, typed) > 0) || null;
     const near = below || above;
-    const label = `${near.lineLabel} ${typed}` + (near.line === "keras" ? ` on ${near.backendLabel}` : "");
+    const label = `${near.lineLabel} ${typed}` + (named(near) ? ` on ${near.backendLabel}` : "");
     return { id, between: [below, above].filter(Boolean), typed, label, tabs: near.tabs };
   }
 
@@ -113,7 +118,7 @@
     const lineSel = el("select", { "aria-label": "Keras line and backend", name: "line" });
     lineSel.append(el("option", { value: "" }, "Your Keras line…"));
     for (const s of lineBackends()) {
-      const name = s.line === "keras" ? `${s.lineLabel} on ${s.backendLabel}` : s.lineLabel;
+      const name = named(s) ? `${s.lineLabel} on ${s.backendLabel}` : s.lineLabel;
       lineSel.append(el("option", { value: s.line + "|" + s.backend }, name));
     }
     for (const c of DATA.cited) lineSel.append(el("option", { value: "cited|" + c.id }, c.label + " (cited)"));
@@ -275,7 +280,7 @@
   }
 
   // The first release the grid runs after a cited line, in the same major version
-  // (tf.keras 2.5 for 2.2-2.4; none for standalone Keras 2.3.1, whose line the grid lacks).
+  // (tf.keras 2.5 for 2.2-2.4).
   function nearestExecuted(cited) {
     const major = (v) => v.split(".")[0];
     return runsOf(cited.line, "tensorflow")
