@@ -103,7 +103,9 @@ def test_grid_covers_every_line_and_backend() -> None:
     # tf.keras 2.5-2.11 and standalone Keras 2.3.1 run on Python 3.9 in the bullseye root
     # filesystem; the rest on 3.11.
     for env in g.envs.values():
-        old = env.line == "keras2" or (env.line == "tf.keras" and Version(env.release) < Version("2.12"))
+        old = env.line == "keras2" or (
+            env.line == "tf.keras" and Version(env.release) < Version("2.12")
+        )
         assert (g.bases[env.base].system == "bullseye") == old, env.id
         assert g.python_of(env.base) == ("3.9" if old else "3.11"), env.id
         if old:  # their dependencies as they were when each was released
