@@ -233,7 +233,15 @@ def matrix_merge(session: nox.Session) -> None:
 
 @nox.session
 def clean(session: nox.Session) -> None:
-    """Remove build outputs (not the shared fetch cache): never through a mount point."""
+    """Remove build outputs (not the shared fetch cache): never through a mount point.
+
+    `-- --stale` removes only the grid's bases, root filesystems and overlays that
+    claims/grid.toml no longer names, and keeps everything current.
+    """
+    if "--stale" in session.posargs:
+        install_group(session, "matrix")
+        session.run("python", "-m", "claims.matrix", "prune")
+        return
     sys.path.insert(0, str(ROOT))
     from claims.sandbox import SandboxError, remove_tree  # stdlib only
 

@@ -329,6 +329,52 @@ class Builder:
             except Timeout:
                 pass  # another run is building it right now
 
+    def stale(self) -> list[Path]:
+        """Bases, root filesystems and overlays the spec no longer names (each folder once)."""
+        current = {self.base_folder(b)[0] for b in self.grid.bases}
+        current |= {self.overlay_folder(e.overlay)[0] for e in self.grid.envs.values() if e.overlay}
+        # Without the archive's name (apt has none) a current root filesystem, and a base in
+        # one, cannot be told from a stale one: those are left alone.
+        known = bool(self.mirror())
+        if known:
+            current |= {self.system_folder(s)[0] for s in self.grid.systems}
+        found = []
+        for kind in ("venvs", "overlays", "systems") if known else ("venvs", "overlays"):
+            for folder in sorted((self.root / kind).glob("*")):
+                if not folder.is_dir() or folder.is_symlink() or folder.name.endswith(".tmp"):
+                    continue  # a lock, or a build `sweep` owns
+                if folder not in current and (known or not self._in_system(folder)):
+                    found.append(folder)
+        return found
+
+    def _in_system(self, folder: Path) -> bool:
+        """Whether a base folder belongs to a base that lives in a root filesystem."""
+        return any(
+            self.grid.bases[b].system and folder.name.startswith(b + "-") for b in self.grid.bases
+        )
+
+    def prune(self) -> list[Path]:
+        """Remove what `stale` finds, each under its lock (one being built is left alone)."""
+        removed = []
+        for folder in self.stale():
+            try:
+                with FileLock(str(folder.with_name(folder.name + ".lock"))).acquire(timeout=0):
+                    sandbox.remove_tree(folder)
+            except Timeout:
+                self.say(f"left {folder}: another run holds it")
+                continue
+            folder.with_name(folder.name + ".lock").unlink(missing_ok=True)
+            removed.append(folder)
+        # Locks of folders that are gone (a failed first build), unless a run holds them.
+        for lock in sorted(self.root.glob("*/*.lock")):
+            if not lock.with_suffix("").exists() and not lock.with_suffix(".tmp").exists():
+                try:
+                    with FileLock(str(lock)).acquire(timeout=0):
+                        lock.unlink(missing_ok=True)
+                except Timeout:
+                    pass
+        return removed
+
     # -- one place for both kinds -----------------------------------------------------------
 
     def _lock(self, key: str) -> threading.Lock:

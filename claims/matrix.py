@@ -2,6 +2,7 @@
 
     python -m claims.matrix run [--shard 2/4] [--only ENV ...] [--newest] [--jobs 2]
     python -m claims.matrix merge [--out build/matrix ...] [--check]   # -> claims/results.json
+    python -m claims.matrix prune [--grid-dir build/grid]   # bases the spec no longer names
 
 `run` writes one record per environment into the output folder (never into the work tree),
 a log per environment and per build, and `timings.json`; then it compares what it measured
@@ -10,7 +11,9 @@ with the committed `claims/results.json`, outcomes and numbers. Every environmen
 import or interpreter failure); one that fails never stops the others. `merge` joins the
 records of the whole grid (from one folder or several shards' folders) into
 `claims/results.json`, accepting only records whose provenance is the current grid's;
-`merge --check` compares the records it finds with the committed file instead.
+`merge --check` compares the records it finds with the committed file instead. `prune`
+removes the bases, root filesystems and overlays that the spec no longer names (a changed
+spec builds new ones beside them), never through a mount.
 """
 
 from __future__ import annotations
@@ -278,6 +281,28 @@ def gather(catalog: Catalog, folders: list[Path], current: str) -> tuple[dict, l
     return runs, problems, missing
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    """Remove the grid folder's bases, roots and overlays that the spec no longer names."""
+    catalog = load_catalog_in(Path(args.claims))
+    builder = Builder(catalog.grid, Path(args.grid_dir))  # the sources name the folders too
+    sizes = {folder: _size(folder) for folder in builder.stale()}
+    try:
+        removed = builder.prune()
+    except SandboxError as exc:  # something is mounted inside one: nothing is deleted through
+        print(exc, file=sys.stderr)
+        return 1
+    for folder in removed:
+        print(f"removed {_show(folder)} ({sizes.get(folder, 0) / 2**30:.1f} GB)")
+    freed = sum(sizes.get(folder, 0) for folder in removed)
+    print(f"{len(removed)} stale folders removed, {freed / 2**30:.1f} GB freed")
+    return 0
+
+
+def _size(folder: Path) -> int:
+    """Bytes of the files under a folder (links not followed)."""
+    return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
 def cmd_merge(args: argparse.Namespace) -> int:
     """Join the records of every grid environment into results.json (or --check them)."""
     folder = Path(args.claims)
@@ -374,9 +399,14 @@ def main(argv: list[str] | None = None) -> int:
     merge.add_argument(
         "--check", action="store_true", help="only compare the runs found with the committed file"
     )
+    prune = sub.add_parser("prune", help="remove bases and overlays the spec no longer names")
+    prune.add_argument(
+        "--grid-dir", default=str(GRID_DIR), help="bases and overlays (default build/grid)"
+    )
     args = parser.parse_args(argv)
+    commands = {"run": cmd_run, "merge": cmd_merge, "prune": cmd_prune}
     try:
-        return cmd_run(args) if args.command == "run" else cmd_merge(args)
+        return commands[args.command](args)
     except (CatalogError, GridError) as exc:
         print(exc, file=sys.stderr)
         return 2

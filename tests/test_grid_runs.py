@@ -22,6 +22,7 @@ from pathlib import Path
 
 import packaging
 import pytest
+from filelock import FileLock
 
 from claims import builder, catalog, matrix, provenance
 from conftest import make_wheel
@@ -444,6 +445,43 @@ def test_a_python_change_is_a_new_base_never_the_old_one(fake: Grid) -> None:
     else:  # a base of its own, and the record says which Python ran
         assert record["python"].startswith("3.12.")
         assert record["base"]["identity"] != old_identity
+
+
+def prune(fake: Grid) -> str:
+    """``claims.matrix prune`` of the fake grid's folder (its output)."""
+    return ok(
+        subprocess.run(
+            fake.command("prune", "--grid-dir", str(fake.grid_dir)),
+            capture_output=True, text=True, env=fake.env, timeout=120,
+        )
+    )  # fmt: skip
+
+
+def test_prune_removes_what_the_spec_no_longer_names_and_keeps_the_rest(fake: Grid) -> None:
+    overlays = fake.grid_dir / "overlays"
+    (old_overlay,) = overlays.glob("keras-3.98.0-*[0-9a-f]")
+    (kept_overlay,) = overlays.glob("keras-3.99.0-*[0-9a-f]")
+    (base,) = fake.venvs()
+    assert "0 stale folders removed" in prune(fake)  # all current: nothing goes
+    spec = fake.claims / "grid.toml"
+    spec.write_text(spec.read_text().replace('"3.98.0", ', ""))
+    out = prune(fake)
+    assert f"removed {old_overlay}" in out and "1 stale folders removed" in out
+    assert not old_overlay.exists()
+    assert not old_overlay.with_name(old_overlay.name + ".lock").exists()
+    assert kept_overlay.exists() and base.exists()
+    # What is left is sound: the next run builds nothing.
+    assert "installing 0 bases and overlays" in ok(fake.run("--no-check"))
+    # A new interpreter names new folders: the old base and overlay are stale, unless a run
+    # holds one (it is left, and said so).
+    fake.write_grid(python="3.12")
+    spec.write_text(spec.read_text().replace('"3.98.0", ', ""))
+    with FileLock(str(base.with_name(base.name + ".lock"))):
+        out = prune(fake)
+    assert f"left {base}: another run holds it" in out and base.exists()
+    assert not kept_overlay.exists()
+    prune(fake)
+    assert not base.exists() and not list(overlays.iterdir())
 
 
 def test_uv_gets_exactly_pips_sources(tmp_path: Path) -> None:
