@@ -121,6 +121,29 @@ def test_bad_citations_warn_with_page_line_and_subtype(make_app, overrides, tmp_
     assert app.statuscode == 1  # fails closed, -W or not
 
 
+def test_an_identical_diff_says_so_in_prose_of_exactly_the_lines_it_shows(
+    make_app, overrides, tmp_path: Path
+) -> None:
+    app = build(make_app, overrides, "errors", tmp_path)
+    html = (app.outdir / "index.html").read_text()
+    verdicts = re.findall(
+        r'<p class="pincite-unchanged"><strong>Identical: </strong>(.*?)</p>', html
+    )
+    # A whole symbol, and a narrowed slice of a symbol that did change elsewhere: only the
+    # lines shown are called identical.
+    assert verdicts[0] == "Model.losses: no change between toy-keras 1.0 and toy-keras 2.0."
+    assert re.fullmatch(
+        r"Model\.compute_loss, lines L(\d+)-L\1 → L(\d+)-L\2: no change between toy-keras "
+        r"1\.0 and toy-keras 2\.0\.",
+        verdicts[1],
+    ), verdicts[1]
+    assert len(verdicts) == 2
+    # Under each verdict, the identical code itself (Python, not an empty diff).
+    after = html[html.index(verdicts[0]) :]
+    block = after[after.index("<pre>") : after.index("</pre>")]
+    assert "_losses" in re.sub(r"<[^>]+>", "", block) and "highlight-python" in after[:2000]
+
+
 def test_bad_citations_are_fatal_under_W(make_app, overrides, tmp_path: Path) -> None:
     from sphinx.errors import SphinxError
 

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 WARNING_TYPE = "pincite"
 #: Bump when what the environment stores changes shape: Sphinx then rereads every page.
-ENV_VERSION = 3
+ENV_VERSION = 4
 
 
 def _lines(value: str | None) -> list[str]:
@@ -384,10 +384,15 @@ class PinnedDiffDirective(CitingDirective):
             text = readable_diff(old_sl, new_sl, old_label, new_label, ignore)
         else:
             text = unified_diff(old_sl, new_sl, old_label, new_label)
+        unchanged = None
         if not text:
-            unchanged = (
-                f"{old_obj or old_path}: no change between {old_rel.label} and {new_rel.label}"
-            )
+            # Narrowed, only the lines shown are identical: never say so of the whole symbol.
+            what = old_obj or old_path
+            if any(narrow.values()):
+                what = (
+                    f"{what}, lines L{old_sl.start}-L{old_sl.end} → L{new_sl.start}-L{new_sl.end}"
+                )
+            unchanged = f"{what}: no change between {old_rel.label} and {new_rel.label}"
             if "cause" in self.options:
                 # The page says this code changed the behaviour; a diff showing nothing refutes it.
                 report(
@@ -398,7 +403,7 @@ class PinnedDiffDirective(CitingDirective):
                     self.get_location(),
                 )
                 return []
-            text = f"# {unchanged}"
+            text = "\n".join(new_sl.lines)  # the identical code itself, under the verdict
         elif "same" in self.options:
             # The page says a result carries over because this code is identical; a diff
             # that shows a change refutes it.
@@ -411,7 +416,7 @@ class PinnedDiffDirective(CitingDirective):
             )
             return []
         literal = nodes.literal_block(text, text)
-        literal["language"] = "diff"
+        literal["language"] = "python" if unchanged else "diff"
         self.set_source_info(literal)
         caption = nodes.caption(
             "",
@@ -436,7 +441,14 @@ class PinnedDiffDirective(CitingDirective):
         wrapper += caption
         wrapper += literal
         self.add_name(wrapper)
-        return [wrapper]
+        if unchanged is None:
+            return [wrapper]
+        # Said in prose, where it wraps on a phone, not as a line of code that scrolls away.
+        verdict = nodes.paragraph("", "", classes=["pincite-unchanged"])
+        verdict += nodes.strong("", "Identical: ")
+        verdict += nodes.Text(unchanged + ".")
+        self.set_source_info(verdict)
+        return [verdict, wrapper]
 
 
 def _resolve_paths(app: Sphinx, config: Config) -> None:
