@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -260,10 +261,18 @@ class ClaimDirective(SphinxDirective):
         document["claims-cited-said"] = True
         labels = " and ".join(c["label"] for c in catalog.grid.cited_only.values())
         if not seen:
-            text = (
-                f"{labels}, in every box of this page: they do not install on Python 3.11 (the "
-                "release grid says why); what this site says of them is quoted from their code."
-            )
+            # The reason is the grid's; the code quoted is the pinned release of the same id.
+            titles = _pin_titles(self.config)
+            if titles:  # a retitled pin rewrites the sentence
+                self.env.note_dependency(self.config.pincite_pins)
+            parts = []
+            for pin, cited in catalog.grid.cited_only.items():
+                source = f"the code of {titles[pin]}" if pin in titles else "their code"
+                parts.append(
+                    f"{cited['label']}, in every box of this page: {cited['why']}. What this "
+                    f"site says of them is quoted from {source}."
+                )
+            text = " ".join(parts)
             return _para("Cited, not executed:", text, ["claim-cited"])
         return nodes.paragraph("", f"Cited only: {labels}.", classes=["claim-cited", "claim-tag"])
 
@@ -595,6 +604,16 @@ def export_source() -> str:
     ).hexdigest()
 
 
+def _pin_titles(config: Any) -> dict[str, str]:
+    """Each pinned release's title, by id, from pincite's pins where the site uses them."""
+    # pincite makes its paths absolute when the configuration is read.
+    pins = Path(getattr(config, "pincite_pins", "") or "")
+    if not pins.is_absolute() or not pins.is_file():
+        return {}
+    releases = tomllib.loads(pins.read_text(encoding="utf-8")).get("release", [])
+    return {r["id"]: r.get("title", r["id"]) for r in releases if "id" in r}
+
+
 def write_export(app: Any, exception: Exception | None) -> None:
     """Write claims.json at the site's root and the picker's data (HTML builders only)."""
     if exception is not None or app.builder.format != "html":
@@ -658,7 +677,7 @@ def setup(app: Any) -> dict[str, Any]:
     # Bump env_version whenever the nodes this extension builds change: pages are re-read.
     return {
         "version": "2",
-        "env_version": 8,
+        "env_version": 9,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

@@ -375,9 +375,22 @@
 
   // --- the grid: the setup's cells ------------------------------------------------------------
   function grid(setup) {
-    const envs = setup.env ? [setup.env] : setup.between || [];
+    // A cited line has no cells: its nearest executed release is outlined, and said to be.
+    const near = setup.cited ? nearestExecuted(setup.cited) : null;
+    const envs = setup.env ? [setup.env] : near ? [near] : setup.between || [];
+    let outlined = 0;
     for (const env of envs) {
-      for (const cell of document.querySelectorAll(`[data-env="${CSS.escape(env.id)}"]`)) cell.classList.add("yours");
+      for (const cell of document.querySelectorAll(`[data-env="${CSS.escape(env.id)}"]`)) {
+        cell.classList.add("yours");
+        outlined += 1;
+      }
+    }
+    const legend = document.querySelector(".grid-legend");
+    if (setup.cited && legend) {
+      const said = near && outlined
+        ? `cited, not executed: no cell is yours. Outlined is ${near.label}, the nearest executed release.`
+        : "cited, not executed: no cell is yours.";
+      legend.before(el("p", { class: "claim-yours claim-yours-cited grid-cited" }, el("strong", {}, setup.label + ": "), said));
     }
   }
 
