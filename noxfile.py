@@ -214,7 +214,7 @@ def bench_fetch(session: nox.Session) -> None:
 def matrix(session: nox.Session) -> None:
     """Run every claim on the release grid (claims/grid.toml) into build/matrix.
 
-    `-- --shard 2/4` runs one shard, `-- --only keras-3.14-jax ...` named environments,
+    `-- --shard 2/4` runs one shard, `-- --only keras-3.14.1-jax ...` named environments,
     `-- --newest` the newest release of each line and backend. Then compares every record
     it made with the committed claims/results.json, outcomes and numbers (`-- --no-check`
     skips that). Writes nothing in the tree.

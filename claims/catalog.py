@@ -33,6 +33,11 @@ FINGERPRINTED = ("catalog.toml", "grid.toml", "run.py")
 #: The catalog's prose: what the site says of a claim, neither what runs nor what is expected,
 #: so rewording it leaves the results current (its comments are not part of them either).
 PROSE_FIELDS = ("title", "statement", "why", "untested-why")
+#: Where each outcome is expected: not what a record measured, so a record stays current when
+#: they change; every merge and every page checks each outcome against them anew.
+EXPECTATION_FIELDS = ("holds", "refuses", "untested")
+#: Which releases a line runs: each record names its own, so adding one leaves the others current.
+RELEASE_FIELDS = ("releases", "first", "exclude")
 #: The proofs: one module per topic in this package (a test's claims folder may hold one file).
 PROOFS_PACKAGE = "proofs"
 #: The code readers copy, which the proofs run as it is: the results depend on it too.
@@ -202,10 +207,16 @@ class Catalog:
         return self.grid.envs
 
 
-def load_catalog(path: Path = CATALOG, grid_path: Path = GRID) -> Catalog:
-    """Parse the catalog against the grid; errors name the file and the claim."""
+def load_catalog(
+    path: Path = CATALOG, grid_path: Path = GRID, releases: dict[str, list[str]] | None = None
+) -> Catalog:
+    """Parse the catalog against the grid; errors name the file and the claim.
+
+    ``releases``: each discovered line's releases as the index lists them (default: those the
+    grid last ran).
+    """
     try:
-        grid = load_grid(grid_path)  # its errors name grid.toml, not this file
+        grid = load_grid(grid_path, releases)  # its errors name grid.toml, not this file
     except GridError as exc:
         raise CatalogError(str(exc)) from None
     try:
@@ -293,9 +304,9 @@ def _parse_axes(raw: object, where: str) -> tuple[tuple[str, tuple[str, ...]], .
     return tuple(axes)
 
 
-def load_catalog_in(folder: Path) -> Catalog:
+def load_catalog_in(folder: Path, releases: dict[str, list[str]] | None = None) -> Catalog:
     """The catalog and grid of a claims folder (the package's own, or one a test builds)."""
-    return load_catalog(folder / CATALOG.name, folder / GRID.name)
+    return load_catalog(folder / CATALOG.name, folder / GRID.name, releases)
 
 
 def _in(scopes: tuple[Scope, ...], env: Env) -> bool:
@@ -303,13 +314,16 @@ def _in(scopes: tuple[Scope, ...], env: Env) -> bool:
 
 
 def fingerprint(folder: Path = HERE) -> str:
-    """sha256 of the proofs, the catalog (without its prose), the grid spec, the runner and
-    the reader code: of everything that decides what runs and what each outcome must be."""
+    """sha256 of the proofs, the catalog (without its prose and expectations), the grid spec
+    (without its release lists), the runner and the reader code: of everything that decides
+    what a record measures."""
     digest = hashlib.sha256()
     for name in fingerprinted(folder):
         data = (folder / name).read_bytes()
         if name == CATALOG.name:
             data = catalog_without_prose(data)
+        elif name == GRID.name:
+            data = grid_without_releases(data)
         digest.update(name.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()
 
@@ -322,8 +336,21 @@ def catalog_without_prose(data: bytes) -> bytes:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError):
         return data
     for claim in parsed.get("claim", []):
-        for name in PROSE_FIELDS:
+        for name in (*PROSE_FIELDS, *EXPECTATION_FIELDS):
             claim.pop(name, None)
+    return json.dumps(parsed, sort_keys=True).encode()
+
+
+def grid_without_releases(data: bytes) -> bytes:
+    """The grid spec as canonical JSON, without each line's `RELEASE_FIELDS` (unparsable: as
+    it is)."""
+    try:
+        parsed = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return data
+    for line in parsed.get("line", {}).values():
+        for name in RELEASE_FIELDS:
+            line.pop(name, None)
     return json.dumps(parsed, sort_keys=True).encode()
 
 

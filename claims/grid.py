@@ -14,7 +14,7 @@ if sys.version_info >= (3, 11):  # noqa: UP036 (the runner also runs on 3.9)
     import tomllib
 else:  # Python 3.9 in the bullseye bases, which install tomli
     import tomli as tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -23,6 +23,8 @@ from packaging.version import InvalidVersion, Version
 
 HERE = Path(__file__).resolve().parent
 GRID = HERE / "grid.toml"
+#: Beside the spec: the releases the grid last ran of each line that has a `first` release.
+RELEASES_NAME = "releases.json"
 
 #: How each backend is named on the site.
 BACKEND_LABELS = {"jax": "JAX", "tensorflow": "TensorFlow", "torch": "PyTorch", "theano": "Theano"}
@@ -73,11 +75,20 @@ class Line:
     backends: dict[str, tuple[tuple[str, str], ...]]
     overlay: str | None = None
     requires: tuple[str, ...] = ()
+    first: str | None = None  # releases from the index, this one on (None: `releases` as listed)
+    exclude: dict[str, str] = field(default_factory=dict)  # release -> why it cannot run
 
     def minor(self, release: str) -> str:
-        """``3.14.1`` -> ``3.14``: the grid holds one release per minor."""
+        """``3.14.1`` -> ``3.14``."""
         v = Version(release)
         return f"{v.major}.{v.minor}"
+
+    def select(self, versions: list[str]) -> list[str]:
+        """The releases among ``versions`` the grid runs: from ``first`` on, none excluded."""
+        assert self.first is not None
+        first = Version(self.first)
+        chosen = {Version(v) for v in versions if v not in self.exclude}
+        return [str(v) for v in sorted(chosen) if v >= first]
 
 
 @dataclass(frozen=True)
@@ -136,13 +147,17 @@ class Grid:
         return list(best.values())
 
 
-def env_id(line: str, minor: str, backend: str, backends: int) -> str:
-    """``keras-3.14-jax``; a line with one backend omits it (``tf_keras-2.21``)."""
-    return f"{line}-{minor}-{backend}" if backends > 1 else f"{line}-{minor}"
+def env_id(line: str, release: str, backend: str, backends: int) -> str:
+    """``keras-3.14.1-jax``; a line with one backend omits it (``tf_keras-2.21.0``)."""
+    return f"{line}-{release}-{backend}" if backends > 1 else f"{line}-{release}"
 
 
-def load_grid(path: Path = GRID) -> Grid:
-    """Parse and check the grid spec; errors name the file and the entry."""
+def load_grid(path: Path = GRID, releases: dict[str, list[str]] | None = None) -> Grid:
+    """Parse and check the grid spec; errors name the file and the entry.
+
+    ``releases``: what the index lists for each line that has a ``first`` release (default:
+    what the grid last ran, from ``releases.json`` beside the spec).
+    """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -185,7 +200,21 @@ def load_grid(path: Path = GRID) -> Grid:
     for line_id, raw in data.get("line", {}).items():
         where = f"{path}: [line.{line_id}]"
         try:
-            releases = tuple(str(Version(r)) for r in raw["releases"])
+            first, exclude = raw.get("first"), dict(raw.get("exclude", {}))
+            if first is not None:
+                Version(first)
+                if "releases" in raw:
+                    raise GridError(f"{where}: give 'releases' or 'first', not both")
+                listed = _listed(path, releases).get(line_id)
+                if listed is None:
+                    raise GridError(
+                        f"{where}: no releases recorded for this line in "
+                        f"{path.with_name(RELEASES_NAME)}; `nox -s matrix` asks the index"
+                    )
+                raw_releases = listed
+            else:
+                raw_releases = raw["releases"]
+            versions = tuple(str(Version(r)) for r in raw_releases)
             backends = {
                 backend: tuple((spec, base) for spec, base in table.items())
                 for backend, table in raw["backends"].items()
@@ -194,27 +223,32 @@ def load_grid(path: Path = GRID) -> Grid:
                 id=line_id,
                 label=raw["label"],
                 dist=raw["dist"],
-                releases=releases,
+                releases=versions,
                 backends=backends,
                 overlay=raw.get("overlay"),
                 requires=tuple(raw.get("requires", ())),
+                first=first,
+                exclude=exclude,
             )
         except KeyError as exc:
             raise GridError(f"{where}: field {exc} is missing") from None
         except InvalidVersion as exc:
             raise GridError(f"{where}: {exc}") from None
-        if len({line.minor(r) for r in releases}) != len(releases):
-            raise GridError(f"{where}: two releases of one minor version")
+        if first is not None:
+            line = replace(line, releases=tuple(line.select(list(versions))))
+        releases_ = line.releases
+        if len(set(releases_)) != len(releases_):
+            raise GridError(f"{where}: a release is listed twice")
         lines[line_id] = line
         for backend, table in backends.items():
             if backend not in BACKEND_LABELS:
                 raise GridError(f"{where}: unknown backend {backend!r}")
-            for release in releases:
+            for release in releases_:
                 base = _pick_base(table, release, f"{where}.backends.{backend}")
                 if base not in bases:
                     raise GridError(f"{where}.backends.{backend}: unknown base {base!r}")
                 minor = line.minor(release)
-                eid = env_id(line_id, minor, backend, len(backends))
+                eid = env_id(line_id, release, backend, len(backends))
                 # The backend is named where it is a choice, or not the usual TensorFlow.
                 shown = len(backends) > 1 or backend != "tensorflow"
                 on = f" on {BACKEND_LABELS[backend]}" if shown else ""
@@ -238,6 +272,30 @@ def load_grid(path: Path = GRID) -> Grid:
         systems=systems,
         python=str(data.get("grid", {}).get("python", "3.11")),
     )
+
+
+def discovered_lines(path: Path = GRID) -> dict[str, str]:
+    """The lines whose releases come from the index (``first``), with their distributions."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise GridError(f"{path}: {exc}") from None
+    try:
+        return {i: raw["dist"] for i, raw in data.get("line", {}).items() if "first" in raw}
+    except KeyError:
+        raise GridError(f"{path}: a [line.*] with 'first' has no 'dist'") from None
+
+
+def _listed(path: Path, given: dict[str, list[str]] | None) -> dict[str, list[str]]:
+    """The releases each discovered line has: ``given``, else those recorded beside ``path``."""
+    if given is not None:
+        return given
+    from claims.releases import ReleasesError, read_recorded
+
+    try:
+        return read_recorded(path.with_name(RELEASES_NAME))
+    except ReleasesError as exc:
+        raise GridError(str(exc)) from None
 
 
 def _pick_base(table: tuple[tuple[str, str], ...], release: str, where: str) -> str:

@@ -1,10 +1,12 @@
 """Run the release grid: build each base once with uv, lay releases over it, run the claims.
 
-    python -m claims.matrix run [--shard 2/4] [--only ENV ...] [--newest] [--jobs 2]
+    python -m claims.matrix run [--shard 2/4] [--only ENV ...] [--newest] [--jobs 2] [--recorded]
     python -m claims.matrix merge [--out build/matrix ...] [--check]   # -> claims/results.json
     python -m claims.matrix prune [--grid-dir build/grid]   # bases the spec no longer names
 
-`run` writes one record per environment into the output folder (never into the work tree),
+`run` first asks the package index for the releases of every line the spec gives as `first`
+(`--recorded`: those the grid last ran, from `claims/releases.json`), writes them into the
+output folder as `releases.json`, then one record per environment (never into the work tree),
 a log per environment and per build, and `timings.json`; then it compares what it measured
 with the committed `claims/results.json`, outcomes and numbers. Every environment ends as
 *agrees*, *disagrees* (a claim's outcome differs from the catalog) or *broken* (an install,
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from claims.builder import Builder, BuildError, tail
 from claims.catalog import HERE, Catalog, CatalogError, fingerprint, load_catalog_in
-from claims.grid import Env, GridError, shard
+from claims.grid import GRID, RELEASES_NAME, Env, GridError, discovered_lines, shard
 from claims.provenance import (
     AGREES,
     BROKEN,
@@ -39,11 +41,13 @@ from claims.provenance import (
     record_problems,
     shape_problems,
 )
+from claims.releases import ReleasesError, from_index, read_recorded
 from claims.run import DISAGREES_EXIT
 from claims.sandbox import SandboxError
 from pincite.atomic import write_atomic
 
 ROOT = HERE.parent
+GRID_NAME = GRID.name
 #: Virtualenvs and overlays live under build/, outside git, shared by every run.
 GRID_DIR = ROOT / "build" / "grid"
 OUT_DIR = ROOT / "build" / "matrix"
@@ -106,7 +110,7 @@ class Runner:
         child_env.pop("KERAS_HOME", None)
         record_path = self.out / f"{env.id}.json"
         command = [str(python), "-m", "claims.run", "--env", env.id, "--out", str(record_path)]
-        command += ["--claims", str(self.folder)]
+        command += ["--claims", str(self.folder), "--releases", str(self.out / RELEASES_NAME)]
         try:
             # A base in a root filesystem of its own runs there: the repository, the claims
             # folder and the overlay read-only, only the records' folder writable.
@@ -197,13 +201,32 @@ def select(catalog: Catalog, args: argparse.Namespace) -> list[Env]:
     return envs
 
 
+def listed_releases(folder: Path, recorded: bool) -> dict[str, list[str]]:
+    """Each discovered line's releases: as the index lists them now, or as last recorded."""
+    last = read_recorded(folder / RELEASES_NAME)
+    dists = discovered_lines(folder / GRID_NAME)
+    if recorded or not dists:
+        return last
+    now = from_index(dists)
+    grid = load_catalog_in(folder, now).grid
+    for line_id in dists:
+        new = [v for v in grid.lines[line_id].releases if v not in last.get(line_id, [])]
+        if new:
+            print(f"{line_id}: new on the index since the grid last ran: {', '.join(new)}")
+    return now
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the selected environments; report; compare with the committed results."""
     folder = Path(args.claims)
-    catalog = load_catalog_in(folder)
+    listed = listed_releases(folder, args.recorded)
+    catalog = load_catalog_in(folder, listed)
     envs = select(catalog, args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # The run's own list of releases: its children, and a later merge, read the same one.
+    if failed := _write_json(out / RELEASES_NAME, {"lines": listed}):
+        raise CatalogError(failed)
     for env in envs:  # a record that is not this run's must never survive it
         (out / f"{env.id}.json").unlink(missing_ok=True)
     builder = Builder(catalog.grid, Path(args.grid_dir), logs=out / "logs")
@@ -256,7 +279,11 @@ def gather(catalog: Catalog, folders: list[Path], current: str) -> tuple[dict, l
     known = set(catalog.envs)
     for folder in folders:
         for path in sorted(folder.glob("*.json")):
-            if path.stem not in known and not path.name.startswith("timings"):
+            if (
+                path.stem not in known
+                and not path.name.startswith("timings")
+                and (path.name != RELEASES_NAME)
+            ):
                 problems.append(f"{_show(path)}: {path.stem!r} is not an environment of the grid")
     for env_id in catalog.envs:
         found = [f / f"{env_id}.json" for f in folders if (f / f"{env_id}.json").exists()]
@@ -277,7 +304,8 @@ def gather(catalog: Catalog, folders: list[Path], current: str) -> tuple[dict, l
         ):
             problems += found_problems
             continue
-        runs[env_id] = record
+        # Checked against the catalog as it is now, which may have changed since it ran.
+        runs[env_id] = {**record, "status": AGREES}
     return runs, problems, missing
 
 
@@ -306,11 +334,13 @@ def _size(folder: Path) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     """Join the records of every grid environment into results.json (or --check them)."""
     folder = Path(args.claims)
-    catalog = load_catalog_in(folder)
+    outs = [Path(p) for p in args.out]
+    listed = run_releases(outs)
+    catalog = load_catalog_in(folder, listed)
     if args.check:
-        return check_committed(catalog, folder, [Path(p) for p in args.out])
+        return check_committed(catalog, folder, outs)
     current = fingerprint(folder)
-    runs, problems, missing = gather(catalog, [Path(p) for p in args.out], current)
+    runs, problems, missing = gather(catalog, outs, current)
     problems += [f"no run of {env_id} in {', '.join(args.out)}" for env_id in missing]
     if problems:
         print("\n".join(problems), file=sys.stderr)
@@ -319,8 +349,24 @@ def cmd_merge(args: argparse.Namespace) -> int:
     if failed := _write_json(results, {"fingerprint": current, "envs": runs}, indent=1):
         print(failed, file=sys.stderr)
         return 1
+    # The releases this grid ran, per line the index lists: what offline readers build from.
+    ran = {i: list(line.releases) for i, line in catalog.grid.lines.items() if line.first}
+    if ran and (failed := _write_json(folder / RELEASES_NAME, {"lines": ran})):
+        print(failed, file=sys.stderr)
+        return 1
     print(f"wrote {_show(results)}: {len(runs)} environments")
     return 0
+
+
+def run_releases(outs: list[Path]) -> dict[str, list[str]] | None:
+    """The releases the runs in ``outs`` listed (every shard lists the same; None: no run did)."""
+    for out in outs:
+        if (out / RELEASES_NAME).exists():
+            try:
+                return read_recorded(out / RELEASES_NAME)
+            except ReleasesError as exc:
+                raise CatalogError(str(exc)) from None
+    return None
 
 
 def check_committed(catalog: Catalog, folder: Path, outs: list[Path]) -> int:
@@ -343,7 +389,13 @@ def check_committed(catalog: Catalog, folder: Path, outs: list[Path]) -> int:
             "merged; write it anew with `nox -s matrix-merge` once the grid has run"
         )
     else:
-        problems += compare(committed, runs)
+        new = sorted(set(runs) - set(committed["envs"]))
+        if new:  # released since the merge; each was checked against the catalog as it ran
+            print(
+                f"new since {_show(results)} was merged (`nox -s matrix-merge` records them): "
+                + ", ".join(new)
+            )
+        problems += compare(committed, {k: v for k, v in runs.items() if k not in new})
     if not runs and not problems:
         problems.append(f"no records of the grid in {', '.join(map(_show, outs))}")
     tolerance = f"numbers within rel {TOLERANCE['rel_tol']:g}, abs {TOLERANCE['abs_tol']:g}"
@@ -394,6 +446,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--no-check", action="store_true", help="do not compare with the committed results"
     )
+    run.add_argument(
+        "--recorded",
+        action="store_true",
+        help="run the releases the grid last ran (claims/releases.json), without asking the index",
+    )
     merge = sub.add_parser("merge", help="write claims/results.json from complete runs")
     merge.add_argument("--out", nargs="+", default=[str(OUT_DIR)], help="folders holding runs")
     merge.add_argument(
@@ -407,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"run": cmd_run, "merge": cmd_merge, "prune": cmd_prune}
     try:
         return commands[args.command](args)
-    except (CatalogError, GridError) as exc:
+    except (CatalogError, GridError, ReleasesError) as exc:
         print(exc, file=sys.stderr)
         return 2
 

@@ -30,7 +30,7 @@ VERDICT = {
     UNTESTED: "not tested",
 }
 #: The docs environment holds two grid environments side by side (the newest of two lines).
-DOCS_ENVS = ("tf_keras-2.21", "keras-3.15-tensorflow")
+DOCS_ENVS = ("tf_keras-2.21.0", "keras-3.15.1-tensorflow")
 _LABS: dict[str, proofs.Lab] = {}
 
 

@@ -51,7 +51,7 @@ class Span:
 
     line: str
     backends: tuple[str, ...]
-    runs: tuple[tuple[str, str], ...]  # (first minor, last minor), in release order
+    runs: tuple[tuple[str, str], ...]  # (first release, last release), in release order
 
 
 def spans(
@@ -88,9 +88,9 @@ def spans_where(catalog: Catalog, matches: Callable[[Env], bool]) -> list[Span]:
             for env in envs:
                 matched = matches(env)
                 if matched and previous_matched:
-                    runs[-1][1] = env.minor
+                    runs[-1][1] = env.release
                 elif matched:
-                    runs.append([env.minor, env.minor])
+                    runs.append([env.release, env.release])
                 previous_matched = matched
             if runs:
                 by_backend[backend] = tuple((a, b) for a, b in runs)
@@ -141,7 +141,7 @@ def variant_differences(
 
 
 def describe(catalog: Catalog, span: Span) -> str:
-    """``Keras 3.0–3.13 on JAX, TensorFlow`` (backends named where the line has several)."""
+    """``Keras 3.0.0–3.13.2 on JAX, TensorFlow`` (backends named where the line has several)."""
     line = catalog.grid.lines[span.line]
     releases = ", ".join(a if a == b else f"{a}–{b}" for a, b in span.runs)
     text = f"{line.label} {releases}"
@@ -243,11 +243,11 @@ def export(catalog: Catalog, results: dict) -> dict:
 
 
 def _span_text(versions: list[str]) -> str:
-    """``2.12–2.15`` for the minors of ``versions`` (one minor: ``2.12``)."""
+    """``2.12.1–2.15.1``: the first and last of ``versions`` (one: ``2.12.1``)."""
     from packaging.version import Version
 
-    minors = sorted({Version(v).release[:2] for v in versions})
-    first, last = (".".join(map(str, m)) for m in (minors[0], minors[-1]))
+    ordered = sorted(versions, key=Version)
+    first, last = ordered[0], ordered[-1]
     return first if first == last else f"{first}–{last}"
 
 
@@ -256,8 +256,8 @@ def grid_text(grid: Grid, spec: str) -> str:
 
     ``cited`` names the lines cited but not executed ("Keras 2.3.1 and tf.keras 2.2–2.11"),
     ``cited <id>`` one of them;
-    ``<line>`` gives the minors of a line's releases ("2.12–2.15"); ``<line> <dist>`` the
-    minors of ``dist`` installed with that line ("0.20–0.23" for TFP with tf.keras).
+    ``<line>`` gives the first and last of a line's releases ("2.5.3–2.15.1"); ``<line>
+    <dist>`` those of ``dist`` installed with that line ("0.13.0–0.23.0" for TFP with tf.keras).
     """
     from packaging.requirements import Requirement
 

@@ -1,6 +1,6 @@
 """Run every claim of `catalog.toml` in this environment; write its record as JSON.
 
-    python -m claims.run --env keras-3.14-jax --out build/matrix/keras-3.14-jax.json
+    python -m claims.run --env keras-3.14.1-jax --out build/matrix/keras-3.14.1-jax.json
 
 The matrix runner (`matrix.py`) calls it inside the environment's base, with the release laid
 over it. The record carries its provenance: the fingerprint of what produced it, the versions
@@ -25,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 
 from claims.catalog import HERE, NA, disagreement, fingerprint, load_catalog_in
+from claims.releases import read_recorded
 from claims.provenance import AGREES, DISAGREES, MANIFEST, identity_digest, reported_names
 from pincite.atomic import write_atomic
 
@@ -79,10 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--claims", default=str(HERE), help="the claims folder (default: ours)")
+    parser.add_argument(
+        "--releases", help="the releases the index lists (JSON; default: those last recorded)"
+    )
     args = parser.parse_args(argv)
     folder = Path(args.claims)
     current = fingerprint(folder)  # what produced this record, read before anything runs
-    catalog = load_catalog_in(folder)
+    listed = read_recorded(Path(args.releases)) if args.releases else None
+    catalog = load_catalog_in(folder, listed)
     if args.env not in catalog.envs:
         raise SystemExit(f"{args.env!r} is not an environment of {folder / 'grid.toml'}")
     env = catalog.envs[args.env]

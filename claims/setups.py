@@ -148,7 +148,12 @@ def cited_code(pins: Path) -> dict[str, dict[str, str]]:
         else:
             continue  # the cited-only line (TF 2.2) and TFP: no release to pick
         minor = f"{version.major}.{version.minor}"
-        out[rel["id"]] = {"line": line, "minor": minor, "label": rel.get("title", rel["id"])}
+        out[rel["id"]] = {
+            "line": line,
+            "minor": minor,
+            "release": str(version),
+            "label": rel.get("title", rel["id"]),
+        }
     return out
 
 

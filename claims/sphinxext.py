@@ -396,13 +396,13 @@ def _depart_cell(translator: Any, node: grid_cell) -> None:
 
 
 def _runs_text(cells: list[tuple[Any, str]]) -> str:
-    """``✗ 3.0–3.1 · ✓ 3.2–3.15``: the row as runs of one outcome, boundaries named."""
+    """``✗ 3.0.0–3.1.1 · ✓ 3.2.0–3.15.1``: the row as runs of one outcome, boundaries named."""
     runs: list[list[Any]] = []
     for env, outcome in cells:
         if runs and runs[-1][0] == outcome:
-            runs[-1][2] = env.minor
+            runs[-1][2] = env.release
         else:
-            runs.append([outcome, env.minor, env.minor])
+            runs.append([outcome, env.release, env.release])
     return " · ".join(f"{SYMBOL[o]} {a}" + ("" if a == b else f"–{b}") for o, a, b in runs)
 
 

@@ -110,6 +110,7 @@ class FakeIndex:
     html_listing: bool = False  # answer project pages in PEP 503 HTML, not PEP 691 JSON
     retry_after: str | None = None  # send this Retry-After with status_file
     file_hits: list[str] = field(default_factory=list)
+    yanked: set[str] = field(default_factory=set)  # file names listed as yanked (PEP 592)
 
     @property
     def url(self) -> str:
@@ -135,6 +136,7 @@ class FakeIndex:
                         else self.index_sha_override
                     },
                     "size": len(data),
+                    **({"yanked": True} if fn in self.yanked else {}),
                 }
                 for fn, data in self.projects[m[1]].items()
             ]

@@ -93,10 +93,16 @@ def fake_results(cat: catalog.Catalog, outcome) -> dict:
 
 def test_grid_covers_every_line_and_backend() -> None:
     g = grid.load_grid()
-    assert len(g.envs) >= 45
+    assert len(g.envs) >= 130
     keras3 = [e for e in g.envs.values() if e.line == "keras"]
     assert {e.backend for e in keras3} == {"jax", "tensorflow", "torch"}
     assert {e.minor for e in keras3} == {f"3.{n}" for n in range(16)}
+    # Every release as the grid last listed them, patch releases included, on every backend.
+    listed = json.loads((CLAIMS / "releases.json").read_text())["lines"]
+    wanted = {v for v in listed["keras"] if Version(v) >= Version("3.0.0")}
+    assert {"3.0.0", "3.3.0", "3.3.3", "3.12.0"} <= wanted
+    for backend in ("jax", "tensorflow", "torch"):
+        assert {e.release for e in keras3 if e.backend == backend} == wanted
     assert {e.minor for e in g.envs.values() if e.line == "tf.keras"} == {
         f"2.{n}" for n in range(5, 16)
     }
@@ -114,16 +120,17 @@ def test_grid_covers_every_line_and_backend() -> None:
         f"2.{n}" for n in range(16, 22)
     }
     # Old Keras runs over a contemporary backend, and only Keras changes between neighbours.
-    assert g.envs["keras-3.0-jax"].base == "jax-0.4.23"
-    assert g.envs["keras-3.9-jax"].base == "jax-0.4.28"
-    assert g.envs["keras-3.8-tensorflow"].overlay == "keras==3.8.0"
-    assert g.envs["tf_keras-2.16"].overlay is None
+    assert g.envs["keras-3.0.0-jax"].base == "jax-0.4.23"
+    assert g.envs["keras-3.9.0-jax"].base == "jax-0.4.28"
+    assert g.envs["keras-3.8.0-tensorflow"].overlay == "keras==3.8.0"
+    assert g.envs["tf_keras-2.16.0"].overlay == "tf-keras==2.16.0"
+    assert g.envs["tf.keras-2.15.1"].overlay is None
 
 
 def test_grid_base_requirements_include_the_lines_that_use_them() -> None:
     g = grid.load_grid()
     reqs = g.base_requires("tf-2.16")
-    assert "tf-keras==2.16.0" in reqs  # its own
+    assert "tensorflow-cpu==2.16.2" in reqs  # its own
     assert "dm-tree" in reqs  # Keras 3.0-3.3 are laid over it
 
 
@@ -133,7 +140,17 @@ def test_grid_base_requirements_include_the_lines_that_use_them() -> None:
         (lambda t: t.replace('"" = "new"', '"" = "nowhere"'), "unknown base 'nowhere'"),
         (lambda t: t.replace('"" = "new"', '">=9" = "new"'), "no base admits release 3.13.2"),
         (lambda t: t.replace('"<3.13" = "old"', '"<<3" = "old"'), "Invalid specifier"),
-        (lambda t: t.replace('"3.14.1", "3.15.1"', '"3.14.1", "3.14.2"'), "two releases"),
+        (lambda t: t.replace('"3.14.1", "3.15.1"', '"3.14.1", "3.14.1"'), "listed twice"),
+        (
+            lambda t: t.replace('releases = ["3.12.4"', 'first = "3.0.0"\nreleases = ["3.12.4"'),
+            "'releases' or 'first', not both",
+        ),
+        (
+            lambda t: t.replace(
+                'releases = ["3.12.4", "3.13.2", "3.14.1", "3.15.1"]', 'first = "3.13.0"'
+            ),
+            "no releases recorded for this line",
+        ),
         (
             lambda t: t.replace('tensorflow = { "" = "tf" }\n\n', 'tpu = { "" = "tf" }\n\n'),
             "unknown backend 'tpu'",
@@ -146,6 +163,52 @@ def test_bad_grid_is_refused_naming_the_entry(tmp_path: Path, edit, message) -> 
     with pytest.raises(grid.GridError, match=re.escape(str(path))) as info:
         grid.load_grid(path)
     assert message in str(info.value)
+
+
+def test_a_line_from_the_index_runs_every_final_release_from_its_first(
+    index, monkeypatch, tmp_path: Path
+) -> None:
+    from claims import matrix, releases
+
+    for name in ("keras-3.12.4", "keras-3.13.0", "keras-3.13.1", "keras-3.14.0rc1",
+                 "keras-3.14.0", "keras-3.14.0.post1", "keras-2.15.0"):  # fmt: skip
+        index.add("keras", f"{name}-py3-none-any.whl", b"wheel")
+    index.add("keras", "keras-3.15.0.tar.gz", b"sdist")  # no wheel: not installable here
+    index.add("keras", "keras-3.13.2-py3-none-any.whl", b"wheel")
+    index.yanked.add("keras-3.13.2-py3-none-any.whl")
+    listed = releases.from_index({"keras": "keras"}, index.url)
+    assert listed == {"keras": ["2.15.0", "3.12.4", "3.13.0", "3.13.1", "3.14.0"]}
+    spec = SMALL_GRID.replace(
+        'releases = ["3.12.4", "3.13.2", "3.14.1", "3.15.1"]',
+        'first = "3.13.0"\nexclude = { "3.13.1" = "its wheel does not import" }',
+    )
+    (tmp_path / "grid.toml").write_text(spec)
+    (tmp_path / "catalog.toml").write_text(SMALL_CATALOG)
+    g = grid.load_grid(tmp_path / "grid.toml", listed)
+    assert [e.id for e in g.envs.values() if e.line == "keras"] == [
+        "keras-3.13.0-jax",
+        "keras-3.14.0-jax",
+        "keras-3.13.0-tensorflow",
+        "keras-3.14.0-tensorflow",
+    ]
+    # The run asks the index and says what is new since the list was last recorded; offline,
+    # every consumer reads that record.
+    (tmp_path / "releases.json").write_text(json.dumps({"lines": {"keras": ["3.13.0"]}}))
+    monkeypatch.setenv("PIP_INDEX_URL", index.url)
+    assert matrix.listed_releases(tmp_path, recorded=False) == listed
+    assert matrix.listed_releases(tmp_path, recorded=True) == {"keras": ["3.13.0"]}
+    assert [e.release for e in grid.load_grid(tmp_path / "grid.toml").envs.values()
+            if e.line == "keras"] == ["3.13.0", "3.13.0"]  # fmt: skip
+    (tmp_path / "releases.json").write_text('{"lines": {"keras": "3.13.0"}}')
+    with pytest.raises(grid.GridError, match=r"releases.json: field 'lines'"):
+        grid.load_grid(tmp_path / "grid.toml")
+
+
+def test_an_unreachable_index_is_one_clear_error(monkeypatch) -> None:
+    from claims import releases
+
+    with pytest.raises(releases.ReleasesError, match="cannot list releases"):
+        releases.from_index({"keras": "keras"}, "http://127.0.0.1:9/simple", timeout=2)
 
 
 def test_shards_partition_the_grid_by_whole_bases() -> None:
@@ -172,8 +235,8 @@ def test_every_claim_has_exactly_one_proof() -> None:
 def test_variants_are_every_combination_of_the_named_axes() -> None:
     cat = catalog.load_catalog()
     claim = cat.claims["loss-weights-skip-layer-losses"]
-    keras3 = claim.variants(cat.envs["keras-3.15-jax"])
-    tf2 = claim.variants(cat.envs["tf_keras-2.21"])
+    keras3 = claim.variants(cat.envs["keras-3.15.1-jax"])
+    tf2 = claim.variants(cat.envs["tf_keras-2.21.0"])
     assert len(keras3) == 2 * 3 * 2 and len(tf2) == 2 * 4 * 2  # TFP's KL on the Keras 2 lines
     assert keras3[0].label == "fit · add_loss · default"
     assert {v.loss for v in tf2} - {v.loss for v in keras3} == {"kl"}
@@ -217,7 +280,7 @@ def test_a_variant_whose_setup_fails_is_not_tested_and_the_others_still_run(monk
         return proofs.Evidence(holds=True, numbers={"loss": 1.0})
 
     monkeypatch.setitem(proofs.PROOFS, claim.id, flaky)
-    res = proofs.run_claim(None, claim, cat.envs["keras-3.15-jax"])
+    res = proofs.run_claim(None, claim, cat.envs["keras-3.15.1-jax"])
     assert [v["outcome"] for v in res["variants"]] == [catalog.HOLDS, catalog.UNTESTED] * 2
     assert res["outcome"] == catalog.UNTESTED
     assert res["detail"] == "RuntimeError: harness broke"
@@ -226,16 +289,16 @@ def test_a_variant_whose_setup_fails_is_not_tested_and_the_others_still_run(monk
 def test_scopes_admit_exactly_their_part_of_the_grid(small) -> None:
     cat = catalog.load_catalog(*small)
     mirrored, divided = cat.claims["mirrored"], cat.claims["divided"]
-    assert mirrored.expected(cat.envs["keras-3.13-tensorflow"]) == catalog.HOLDS
-    assert mirrored.expected(cat.envs["keras-3.12-tensorflow"]) == catalog.REFUSES
-    assert mirrored.expected(cat.envs["keras-3.15-jax"]) == catalog.NA
-    assert divided.expected(cat.envs["keras-3.13-jax"]) == catalog.FAILS
-    assert divided.expected(cat.envs["tf_keras-2.20"]) == catalog.HOLDS
+    assert mirrored.expected(cat.envs["keras-3.13.2-tensorflow"]) == catalog.HOLDS
+    assert mirrored.expected(cat.envs["keras-3.12.4-tensorflow"]) == catalog.REFUSES
+    assert mirrored.expected(cat.envs["keras-3.15.1-jax"]) == catalog.NA
+    assert divided.expected(cat.envs["keras-3.13.2-jax"]) == catalog.FAILS
+    assert divided.expected(cat.envs["tf_keras-2.20.1"]) == catalog.HOLDS
     # Four outcomes, never merged: a refusal is not "does not hold", and "not tested" passes
     # nowhere that the catalog does not name it.
-    assert mirrored.accepts(cat.envs["keras-3.12-tensorflow"], catalog.REFUSES)
-    assert not mirrored.accepts(cat.envs["keras-3.12-tensorflow"], catalog.FAILS)
-    assert not divided.accepts(cat.envs["keras-3.13-jax"], catalog.REFUSES)
+    assert mirrored.accepts(cat.envs["keras-3.12.4-tensorflow"], catalog.REFUSES)
+    assert not mirrored.accepts(cat.envs["keras-3.12.4-tensorflow"], catalog.FAILS)
+    assert not divided.accepts(cat.envs["keras-3.13.2-jax"], catalog.REFUSES)
     for env in cat.envs.values():
         assert not divided.accepts(env, catalog.UNTESTED)
 
@@ -255,7 +318,7 @@ def test_scopes_admit_exactly_their_part_of_the_grid(small) -> None:
         (lambda t: t.replace("refuses = ", "raises = "), "unknown field(s) raises"),
         (
             lambda t: t.replace('refuses = ["keras <3.13', 'refuses = ["keras <3.14'),
-            "'holds' and 'refuses' both cover keras-3.13-tensorflow",
+            "'holds' and 'refuses' both cover keras-3.13.2-tensorflow",
         ),
         (
             lambda t: t + 'untested = ["tf_keras"]\n',
@@ -294,26 +357,26 @@ def _copy_claims(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda d: d["envs"]["tf.keras-2.15"]["results"].pop("tfp-kl-weight"), "missing"),
+        (lambda d: d["envs"]["tf.keras-2.15.1"]["results"].pop("tfp-kl-weight"), "missing"),
         (
-            lambda d: d["envs"]["tf.keras-2.15"]["results"].__setitem__(
-                "new-claim", d["envs"]["tf.keras-2.15"]["results"]["tfp-kl-weight"]
+            lambda d: d["envs"]["tf.keras-2.15.1"]["results"].__setitem__(
+                "new-claim", d["envs"]["tf.keras-2.15.1"]["results"]["tfp-kl-weight"]
             ),
             "unknown",
         ),
         (
-            lambda d: d["envs"]["keras-3.13-jax"]["results"][
+            lambda d: d["envs"]["keras-3.13.2-jax"]["results"][
                 "activity-regularizer-batch-mean"
             ].update(outcome="holds"),
-            "claim 'activity-regularizer-batch-mean' in keras-3.13-jax",
+            "claim 'activity-regularizer-batch-mean' in keras-3.13.2-jax",
         ),
         (
-            lambda d: d["envs"]["keras-3.15-torch"]["results"]["add-loss-once-unweighted"].update(
+            lambda d: d["envs"]["keras-3.15.1-torch"]["results"]["add-loss-once-unweighted"].update(
                 outcome="not tested"
             ),
             "expected it to hold, but the outcome is 'not tested'",
         ),
-        (lambda d: d["envs"].pop("keras-3.15-jax"), "do not cover the grid"),
+        (lambda d: d["envs"].pop("keras-3.15.1-jax"), "do not cover the grid"),
         (lambda d: d.update(fingerprint="0" * 64), "stale"),
     ],
 )
@@ -338,7 +401,7 @@ def test_editing_a_proof_makes_the_results_stale(tmp_path: Path) -> None:
         provenance.load_results(catalog.load_catalog(), folder / "results.json", folder)
 
 
-def test_rewording_a_claim_keeps_the_results_but_moving_its_scope_does_not(
+def test_rewording_or_rescoping_a_claim_keeps_the_results_but_changing_what_runs_does_not(
     tmp_path: Path,
 ) -> None:
     folder = _copy_claims(tmp_path)
@@ -352,9 +415,21 @@ def test_rewording_a_claim_keeps_the_results_but_moving_its_scope_does_not(
     path.write_text("# a new comment\n" + reworded.replace('why = "', 'why = "Also: ', 1))
     assert path.read_text() != text
     assert catalog.fingerprint(folder) == before
-    # What must be measured where: the results depend on it.
+    # Where each outcome is expected: checked anew against every record at every merge and
+    # on every page, so the records stay current (a test of the grid runner proves the check).
     path.write_text(text.replace('holds = ["keras", "tf.keras", "tf_keras"', 'holds = ["keras"', 1))
+    assert catalog.fingerprint(folder) == before
+    # What runs: the variants of a claim, and where it runs at all.
+    path.write_text(text.replace('entry = ["fit", "train_on_batch"]', 'entry = ["fit"]', 1))
     assert catalog.fingerprint(folder) != before
+    # The grid's release lists name which environments exist, not what one measured.
+    grid_path = folder / "grid.toml"
+    spec = grid_path.read_text()
+    grid_path.write_text(spec.replace("exclude = {}", 'exclude = { "3.0.1" = "broken" }', 1))
+    assert catalog.fingerprint(folder) == before
+    grid_path.write_text(spec.replace('"jax[cpu]==0.4.28"', '"jax[cpu]==0.4.29"', 1))
+    assert catalog.fingerprint(folder) != before
+    grid_path.write_text(spec)
     # A catalog that does not parse is fingerprinted as it is (its loader says what is wrong).
     path.write_text(text + "\n[[claim]\n")
     assert catalog.fingerprint(folder) != before
@@ -377,20 +452,21 @@ def test_ranges_are_computed_from_the_results(small) -> None:
 
     def measured(claim, env):
         if claim.id == "divided":  # reality: 3.14+ everywhere, but 3.12 on JAX too
-            ok = env.line == "tf_keras" or env.version.minor >= 14 or env.id == "keras-3.12-jax"
+            ok = env.line == "tf_keras" or env.version.minor >= 14 or env.id == "keras-3.12.4-jax"
             return "holds" if ok else "does not hold"
         return claim.expected(env)
 
     results = fake_results(cat, measured)
     divided, mirrored = cat.claims["divided"], cat.claims["mirrored"]
     assert ranges.summary(cat, results, divided, "holds") == (
-        "Keras 3.12, 3.14–3.15 on JAX; Keras 3.14–3.15 on TensorFlow; tf-keras 2.20–2.21"
+        "Keras 3.12.4, 3.14.1–3.15.1 on JAX; Keras 3.14.1–3.15.1 on TensorFlow; "
+        "tf-keras 2.20.1–2.21.0"
     )
     assert ranges.summary(cat, results, divided, "does not hold") == (
-        "Keras 3.13 on JAX; Keras 3.12–3.13 on TensorFlow"
+        "Keras 3.13.2 on JAX; Keras 3.12.4–3.13.2 on TensorFlow"
     )
     # A refusal is stated as such, never as "does not hold"; n/a environments appear nowhere.
-    assert ranges.summary(cat, results, mirrored, catalog.REFUSES) == "Keras 3.12 on TensorFlow"
+    assert ranges.summary(cat, results, mirrored, catalog.REFUSES) == "Keras 3.12.4 on TensorFlow"
     assert ranges.summary(cat, results, mirrored, catalog.FAILS) == ""
     found = {
         (b["claim"], b["backend"], b["before"], b["after"]) for b in ranges.boundaries(cat, results)
@@ -401,7 +477,9 @@ def test_ranges_are_computed_from_the_results(small) -> None:
         ("divided", "tensorflow", "3.13.2", "3.14.1"),
         ("mirrored", "tensorflow", "3.12.4", "3.13.2"),
     }
-    assert ranges.example_env(cat, results, divided, "does not hold").id == "keras-3.13-tensorflow"
+    assert (
+        ranges.example_env(cat, results, divided, "does not hold").id == "keras-3.13.2-tensorflow"
+    )
 
 
 def test_export_has_the_documented_shape() -> None:
@@ -417,12 +495,12 @@ def test_export_has_the_documented_shape() -> None:
     base = {"claim", "env", "line", "backend", "versions", "python", "base", "outcome", "variants"}
     # Each record names the interpreter it was measured on: tf.keras 2.5-2.11 on 3.9.
     pythons = {r["env"]: r["python"] for r in records}
-    assert pythons["tf.keras-2.5"].startswith("3.9.") and pythons["tf.keras-2.12"].startswith(
+    assert pythons["tf.keras-2.5.3"].startswith("3.9.") and pythons["tf.keras-2.12.1"].startswith(
         "3.11."
     )
     # Standalone Keras 2.3.1 names the backend it ran on and its version.
-    keras2 = next(r for r in records if r["env"] == "keras2-2.3")
-    assert pythons["keras2-2.3"].startswith("3.9.")
+    keras2 = next(r for r in records if r["env"] == "keras2-2.3.1")
+    assert pythons["keras2-2.3.1"].startswith("3.9.")
     assert keras2["versions"]["keras"] == "2.3.1" and keras2["versions"]["theano"] == "1.0.5"
     for r in records:
         extra = {"refused"} if r["outcome"] == catalog.REFUSES else set()
@@ -449,16 +527,28 @@ def test_every_boundary_in_the_results_has_its_diff_on_the_page() -> None:
     found = ranges.boundaries(cat, provenance.load_results(cat))
     assert found, "the grid found no boundary: the page would explain nothing"
     page = (ROOT / "docs" / "boundaries.md").read_text()
-    pairs = set(
-        re.findall(r":old: ((?:tf-)?keras-\d+\.\d+) .*\n:new: ((?:tf-)?keras-\d+\.\d+) ", page)
-    )
-    # Whose code a boundary is in: Keras 3's, or the `keras` 2.x package tf.keras ships.
-    prefix = {"keras": "keras", "tf.keras": "keras", "tf_keras": "tf-keras"}
+    import tomllib
+
+    pins = tomllib.loads((ROOT / "snippets" / "pins.toml").read_text())["release"]
+    version = {p["id"]: (p["project"], p["version"]) for p in pins}
+    pairs = {
+        (version[old], version[new])
+        for old, new in re.findall(r":old: ([\w.-]+) .*\n:new: ([\w.-]+) ", page)
+    }
+    # Whose code a boundary is in: Keras 3's and tf-keras's own releases, exactly those two;
+    # for tf.keras, the `keras` 2.x package of each TensorFlow minor (one release per minor).
     for b in found:
-        old, new = (
-            f"{prefix[b['line']]}-{'.'.join(v.split('.')[:2])}" for v in (b["before"], b["after"])
-        )
-        assert (old, new) in pairs, f"no diff {old} -> {new} for {b}"
+        if b["line"] == "tf.keras":
+            minors = [".".join(v.split(".")[:2]) for v in (b["before"], b["after"])]
+            ok = any(
+                (o[0], n[0]) == ("keras", "keras")
+                and [".".join(v.split(".")[:2]) for v in (o[1], n[1])] == minors
+                for o, n in pairs
+            )
+        else:
+            project = "keras" if b["line"] == "keras" else "tf-keras"
+            ok = ((project, b["before"]), (project, b["after"])) in pairs
+        assert ok, f"no diff between the pinned releases {b['before']} and {b['after']} for {b}"
         assert f"{{claim-holds}}`{b['claim']}`" in page or b["claim"] in page
 
 
@@ -466,7 +556,7 @@ def test_the_variants_that_differ_are_said_where_they_do(small) -> None:
     cat = catalog.load_catalog(*small)
     results = fake_results(cat, lambda claim, env: claim.expected(env))
     divided = cat.claims["divided"]
-    for env_id in ("keras-3.12-jax", "keras-3.13-jax"):  # both do not hold, for one variant
+    for env_id in ("keras-3.12.4-jax", "keras-3.13.2-jax"):  # both do not hold, for one variant
         entry = results["envs"][env_id]["results"]["divided"]
         assert entry["outcome"] == catalog.FAILS
         entry["variants"] = [
@@ -474,7 +564,7 @@ def test_the_variants_that_differ_are_said_where_they_do(small) -> None:
             {"variant": "train_on_batch", "axes": {}, "outcome": catalog.FAILS, "numbers": {}},
         ]
     assert ranges.variant_differences(cat, results, divided) == [
-        ("fit", catalog.HOLDS, "Keras 3.12–3.13 on JAX", "")
+        ("fit", catalog.HOLDS, "Keras 3.12.4–3.13.2 on JAX", "")
     ]
     assert ranges.variant_differences(cat, results, cat.claims["mirrored"]) == []
 
@@ -489,13 +579,15 @@ def test_prove_fails_naming_the_claim_when_reality_disagrees(monkeypatch, capsys
     class FakeLab:
         keras = FakeKeras()
 
-    monkeypatch.setattr(page, "_LABS", {"tf_keras-2.21": FakeLab()})
+    monkeypatch.setattr(page, "_LABS", {"tf_keras-2.21.0": FakeLab()})
     monkeypatch.setitem(
         proofs.PROOFS,
         "add-loss-once-unweighted",
         lambda lab, v: proofs.Evidence(holds=False, numbers={"x": 1.0}),
     )
-    with pytest.raises(AssertionError, match=r"claim 'add-loss-once-unweighted' in tf_keras-2.21"):
+    with pytest.raises(
+        AssertionError, match=r"claim 'add-loss-once-unweighted' in tf_keras-2.21.0"
+    ):
         page.prove("add-loss-once-unweighted")
     assert "x = 1" in capsys.readouterr().out
     # Where the catalog says Keras refuses, a refusal passes; "does not hold" does not.
@@ -519,10 +611,10 @@ def test_a_claim_gets_one_proof() -> None:
 
 def test_one_comparison_of_an_outcome_with_the_catalog() -> None:
     cat = catalog.load_catalog()
-    claim, env = cat.claims["activity-regularizer-batch-mean"], cat.envs["keras-3.13-jax"]
+    claim, env = cat.claims["activity-regularizer-batch-mean"], cat.envs["keras-3.13.2-jax"]
     assert catalog.disagreement(claim, env, catalog.FAILS) is None
     assert catalog.disagreement(claim, env, catalog.HOLDS) == (
-        f"claim 'activity-regularizer-batch-mean' in keras-3.13-jax ({env.label}): "
+        f"claim 'activity-regularizer-batch-mean' in keras-3.13.2-jax ({env.label}): "
         "expected it to not hold, but the outcome is 'holds'"
     )
 
@@ -605,10 +697,10 @@ def test_grid_text_states_only_what_the_grid_spec_holds(tmp_path: Path) -> None:
         + '[cited-only."keras-2.3"]\nlabel = "Keras 2.3.1"\nwhy = "no backend"\n'
     )
     small = grid.load_grid(path)
-    assert ranges.grid_text(small, "keras") == "3.12–3.15"
-    assert ranges.grid_text(small, "tf_keras") == "2.20–2.21"
-    assert ranges.grid_text(small, "keras jax") == "0.4–0.10"  # minors of both bases
-    assert ranges.grid_text(small, "tf_keras tensorflow-cpu") == "2.21"
+    assert ranges.grid_text(small, "keras") == "3.12.4–3.15.1"
+    assert ranges.grid_text(small, "tf_keras") == "2.20.1–2.21.0"
+    assert ranges.grid_text(small, "keras jax") == "0.4.28–0.10.2"  # both bases
+    assert ranges.grid_text(small, "tf_keras tensorflow-cpu") == "2.21.0"
     assert ranges.grid_text(small, "cited tf-2.2") == "tf.keras 2.2–2.11"
     assert ranges.grid_text(small, "cited") == "tf.keras 2.2–2.11 and Keras 2.3.1"
     for bad in ("keras torch", "keras-4", "cited nothing", "", "keras jax extra"):

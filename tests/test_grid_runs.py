@@ -257,7 +257,7 @@ def fake(tmp_path: Path) -> Grid:
 
 
 def test_a_record_says_what_produced_it_and_where(fake: Grid) -> None:
-    record = json.loads((fake.out / "keras-3.99.json").read_text())
+    record = json.loads((fake.out / "keras-3.99.0.json").read_text())
     assert record["fingerprint"] == catalog.fingerprint(fake.claims)
     assert record["status"] == "agrees"
     assert record["versions"]["keras"] == "3.99.0"  # measured inside the environment
@@ -266,7 +266,7 @@ def test_a_record_says_what_produced_it_and_where(fake: Grid) -> None:
     (venv,) = fake.venvs()
     manifest = json.loads((venv / provenance.MANIFEST).read_text())
     assert record["base"] == {"id": "stand-in", "identity": provenance.identity_digest(manifest)}
-    assert fake.load_results()["envs"]["keras-3.98"]["results"]["reported-loss"]["variants"][0][
+    assert fake.load_results()["envs"]["keras-3.98.0"]["results"]["reported-loss"]["variants"][0][
         "numbers"
     ] == {
         "reported loss": 7.0,
@@ -279,42 +279,71 @@ def test_a_stale_record_is_refused_by_merge_and_check(fake: Grid) -> None:
     before = fake.results.read_bytes()
     proofs = fake.claims / "proofs.py"
     proofs.write_text(proofs.read_text().replace('"compiled + term"', '"compiled plus term"'))
-    fake.run("--only", "keras-3.99", "--no-check")
+    fake.run("--only", "keras-3.99.0", "--no-check")
     out = failed(fake.merge())
-    assert "keras-3.98 was run by other proofs, catalog, grid or runner" in out
-    assert "rerun `nox -s matrix -- --only keras-3.98`" in out
+    assert "keras-3.98.0 was run by other proofs, catalog, grid or runner" in out
+    assert "rerun `nox -s matrix -- --only keras-3.98.0`" in out
     assert fake.results.read_bytes() == before  # nothing written
-    assert "keras-3.98 was run by other proofs" in failed(fake.merge("--check"))
+    assert "keras-3.98.0 was run by other proofs" in failed(fake.merge("--check"))
+
+
+def test_an_expectation_changed_after_the_run_is_checked_anew_at_merge(fake: Grid) -> None:
+    path = fake.claims / "catalog.toml"
+    path.write_text(CATALOG.replace('holds = ["keras >=3.99"]', 'holds = ["keras >=3.98"]'))
+    # Not stale (what ran is the same), but the merge and the pages refuse the disagreement.
+    out = failed(fake.merge())
+    assert "claim 'reported-loss' in keras-3.98.0" in out and "expected it to hold" in out
+    with pytest.raises(catalog.CatalogError, match=re.escape("keras-3.98.0")):
+        fake.load_results()
+    assert "DISAGREES" in failed(fake.run("--only", "keras-3.98.0", "--no-check"))
+    # The catalog corrected, the record that disagreed when it ran agrees now: no rerun.
+    path.write_text(CATALOG)
+    ok(fake.merge())
+    assert fake.load_results()["envs"]["keras-3.98.0"]["status"] == provenance.AGREES
+
+
+def test_a_release_added_since_the_merge_is_reported_as_new(fake: Grid) -> None:
+    name, data = keras_wheel("3.97.0", 7.0)
+    (fake.wheels / name).write_bytes(data)
+    grid = fake.claims / "grid.toml"
+    grid.write_text(
+        grid.read_text().replace('["3.98.0", "3.99.0"]', '["3.97.0", "3.98.0", "3.99.0"]')
+    )
+    out = ok(fake.run("--only", "keras-3.97.0"))  # the committed records are still current
+    assert "new since claims/results.json was merged" in out.replace(str(fake.claims), "claims")
+    assert "keras-3.97.0" in out
+    ok(fake.merge())
+    assert "keras-3.97.0" in fake.load_results()["envs"]
 
 
 # 2. a crash reads as DISAGREES, and the old file stays
 def test_a_crash_is_broken_not_disagrees_and_leaves_no_old_record(fake: Grid) -> None:
-    proc = fake.run("--only", "keras-3.99", env={"FAKE_KERAS_CRASH": "1"})
+    proc = fake.run("--only", "keras-3.99.0", env={"FAKE_KERAS_CRASH": "1"})
     out = failed(proc)
-    assert "keras-3.99               BROKEN" in out
+    assert "keras-3.99.0             BROKEN" in out
     assert "DISAGREES" not in out
     assert "ImportError: cannot import name Trainer" in out  # the log's last lines
-    assert "rerun: nox -s matrix -- --only keras-3.99" in out
-    record = json.loads((fake.out / "keras-3.99.json").read_text())
+    assert "rerun: nox -s matrix -- --only keras-3.99.0" in out
+    record = json.loads((fake.out / "keras-3.99.0.json").read_text())
     assert record["status"] == "broken"
     assert "broken when it ran" in failed(fake.merge("--check"))
     assert "broken when it ran" in failed(fake.merge())
 
 
 def test_a_setup_failure_is_not_tested_never_does_not_hold(fake: Grid) -> None:
-    out = failed(fake.run("--only", "keras-3.98", "--no-check", env={"FAKE_SETUP_FAILS": "1"}))
-    assert "keras-3.98               DISAGREES" in out
+    out = failed(fake.run("--only", "keras-3.98.0", "--no-check", env={"FAKE_SETUP_FAILS": "1"}))
+    assert "keras-3.98.0             DISAGREES" in out
     assert "expected it to not hold, but the outcome is 'not tested'" in out
     assert "RuntimeError: the harness broke before reaching the claim" in out
-    record = json.loads((fake.out / "keras-3.98.json").read_text())
+    record = json.loads((fake.out / "keras-3.98.0.json").read_text())
     assert record["results"]["reported-loss"]["outcome"] == "not tested"
 
 
 def test_a_disagreeing_outcome_is_disagrees_naming_the_claim(fake: Grid) -> None:
     (fake.claims / "catalog.toml").write_text(CATALOG.replace(">=3.99", ">=3.98"))
-    out = failed(fake.run("--only", "keras-3.98", "--no-check"))
-    assert "keras-3.98               DISAGREES" in out
-    assert "claim 'reported-loss' in keras-3.98" in out
+    out = failed(fake.run("--only", "keras-3.98.0", "--no-check"))
+    assert "keras-3.98.0             DISAGREES" in out
+    assert "claim 'reported-loss' in keras-3.98.0" in out
 
 
 @pytest.mark.parametrize(
@@ -334,16 +363,16 @@ def test_a_damaged_base_or_overlay_is_rebuilt_saying_so(fake: Grid, damage: str)
     else:
         (overlay,) = (fake.grid_dir / "overlays").glob("keras-3.99.0-*[0-9a-f]")
         (overlay / "keras" / "__init__.py").unlink()
-    out = ok(fake.run("--only", "keras-3.99"))
+    out = ok(fake.run("--only", "keras-3.99.0"))
     assert "is broken (" in out and "rebuilding it" in out
-    assert "keras-3.99               agrees" in out
+    assert "keras-3.99.0             agrees" in out
 
 
 def test_bases_and_overlays_carry_their_bytecode(fake: Grid, monkeypatch) -> None:
     """Compiled at build, for the final path: with PYTHONDONTWRITEBYTECODE set, no run compiles
     them again."""
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")  # so no run can have written them
-    ok(fake.run("--only", "keras-3.99"))
+    ok(fake.run("--only", "keras-3.99.0"))
     (venv,) = fake.venvs()
     site = next(venv.glob("lib/python*/site-packages"))
     (overlay,) = (fake.grid_dir / "overlays").glob("keras-3.99.0-*[0-9a-f]")
@@ -359,7 +388,7 @@ def test_bases_and_overlays_carry_their_bytecode(fake: Grid, monkeypatch) -> Non
 def test_two_runs_at_once_build_one_base_between_them(tmp_path: Path) -> None:
     grid = Grid(tmp_path)
     args = grid.command(
-        "run", "--grid-dir", str(grid.grid_dir), "--no-check", "--only", "keras-3.99"
+        "run", "--grid-dir", str(grid.grid_dir), "--no-check", "--only", "keras-3.99.0"
     )
     procs = []
     for n in (1, 2):
@@ -376,34 +405,35 @@ def test_two_runs_at_once_build_one_base_between_them(tmp_path: Path) -> None:
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     for proc, output in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, output
-        assert "keras-3.99               agrees" in output
+        assert "keras-3.99.0             agrees" in output
     (venv,) = grid.venvs()
     assert (venv / "bin" / "python").exists()
     assert not list(grid.grid_dir.glob("*/*.tmp"))
     # The base verifies for a third run, which builds nothing.
-    assert "rebuilding" not in ok(grid.run("--only", "keras-3.99", "--no-check"))
+    assert "rebuilding" not in ok(grid.run("--only", "keras-3.99.0", "--no-check"))
 
 
 # 4. a record under the wrong environment is published
 def test_a_misfiled_record_is_refused(fake: Grid) -> None:
-    shutil.copy(fake.out / "keras-3.99.json", fake.out / "keras-3.98.json")
-    assert "the record is of keras-3.99, filed as keras-3.98" in failed(fake.merge())
+    shutil.copy(fake.out / "keras-3.99.0.json", fake.out / "keras-3.98.0.json")
+    assert "the record is of keras-3.99.0, filed as keras-3.98.0" in failed(fake.merge())
 
 
 def test_a_record_whose_measured_versions_are_not_its_environments_is_refused(fake: Grid) -> None:
-    record = json.loads((fake.out / "keras-3.99.json").read_text())
-    record["env"] = "keras-3.98"
-    (fake.out / "keras-3.98.json").write_text(json.dumps(record))
+    record = json.loads((fake.out / "keras-3.99.0.json").read_text())
+    record["env"] = "keras-3.98.0"
+    (fake.out / "keras-3.98.0.json").write_text(json.dumps(record))
     out = failed(fake.merge())
-    assert "keras-3.98 needs keras==3.98.0, the record measured 3.99.0" in out
+    assert "keras-3.98.0 needs keras==3.98.0, the record measured 3.99.0" in out
 
 
 def test_a_results_file_edited_to_misfile_is_refused(fake: Grid) -> None:
     data = json.loads(fake.results.read_text())
-    data["envs"]["keras-3.98"] = data["envs"]["keras-3.99"]
+    data["envs"]["keras-3.98.0"] = data["envs"]["keras-3.99.0"]
     fake.results.write_text(json.dumps(data))
     with pytest.raises(
-        catalog.CatalogError, match=re.escape("the record is of keras-3.99, filed as keras-3.98")
+        catalog.CatalogError,
+        match=re.escape("the record is of keras-3.99.0, filed as keras-3.98.0"),
     ):
         fake.load_results()
 
@@ -411,15 +441,15 @@ def test_a_results_file_edited_to_misfile_is_refused(fake: Grid) -> None:
 # 5. a hand-edited number is accepted
 def test_a_hand_edited_number_is_caught_by_the_run_and_by_check(fake: Grid) -> None:
     data = json.loads(fake.results.read_text())
-    data["envs"]["keras-3.99"]["results"]["reported-loss"]["variants"][0]["numbers"][
+    data["envs"]["keras-3.99.0"]["results"]["reported-loss"]["variants"][0]["numbers"][
         "reported loss"
     ] = 7.25
     fake.results.write_text(json.dumps(data))
-    message = "keras-3.99 reported-loss [as stated]: 'reported loss' committed 7.25, measured 9.5"
-    assert message in failed(fake.run("--only", "keras-3.99"))  # the test command's own check
+    message = "keras-3.99.0 reported-loss [as stated]: 'reported loss' committed 7.25, measured 9.5"
+    assert message in failed(fake.run("--only", "keras-3.99.0"))  # the test command's own check
     assert message in failed(fake.merge("--check"))
     # Within the stated tolerance, a re-measured number is the same number.
-    data["envs"]["keras-3.99"]["results"]["reported-loss"]["variants"][0]["numbers"][
+    data["envs"]["keras-3.99.0"]["results"]["reported-loss"]["variants"][0]["numbers"][
         "reported loss"
     ] = 9.5000001
     fake.results.write_text(json.dumps(data))
@@ -428,7 +458,7 @@ def test_a_hand_edited_number_is_caught_by_the_run_and_by_check(fake: Grid) -> N
 
 def test_check_compares_a_partial_run(fake: Grid) -> None:
     shutil.rmtree(fake.out)
-    out = ok(fake.run("--only", "keras-3.98"))
+    out = ok(fake.run("--only", "keras-3.98.0"))
     assert "matches the runs: 1 environments" in out and "1 not run" in out
 
 
@@ -437,9 +467,9 @@ def test_a_python_change_is_a_new_base_never_the_old_one(fake: Grid) -> None:
     (old,) = fake.venvs()
     old_identity = provenance.identity_digest(json.loads((old / provenance.MANIFEST).read_text()))
     fake.write_grid(python="3.12")
-    proc = fake.run("--only", "keras-3.99", "--no-check")
+    proc = fake.run("--only", "keras-3.99.0", "--no-check")
     assert "Traceback" not in proc.stdout + proc.stderr
-    record = json.loads((fake.out / "keras-3.99.json").read_text())
+    record = json.loads((fake.out / "keras-3.99.0.json").read_text())
     if record["status"] == "broken":  # no Python 3.12 on this machine: said plainly
         assert "3.12" in record["why"]
     else:  # a base of its own, and the record says which Python ran
@@ -535,9 +565,9 @@ def test_a_failed_install_is_broken_and_the_rest_still_run(fake: Grid) -> None:
         backends='{ "<3.99" = "missing", "" = "stand-in" }',
     )
     out = failed(fake.run("--no-check"))
-    assert "keras-3.98               BROKEN" in out
+    assert "keras-3.98.0             BROKEN" in out
     assert "uv failed" in out and "jax==0.0.2" in out
-    assert "keras-3.99               agrees" in out
+    assert "keras-3.99.0             agrees" in out
     timings = json.loads((fake.out / "timings.json").read_text())
     assert timings["statuses"] == {"agrees": 1, "disagrees": 0, "broken": 1}
     assert not list(fake.grid_dir.glob("*/*.tmp"))  # the half-built base is gone
@@ -546,7 +576,7 @@ def test_a_failed_install_is_broken_and_the_rest_still_run(fake: Grid) -> None:
 def test_a_killed_runs_leftovers_are_removed(fake: Grid) -> None:
     leftover = fake.grid_dir / "overlays" / "keras-3.97.0-0123456789ab.tmp"
     (leftover / "keras").mkdir(parents=True)
-    out = ok(fake.run("--only", "keras-3.99"))
+    out = ok(fake.run("--only", "keras-3.99.0"))
     assert "a build a killed run left unfinished" in out
     assert not leftover.exists()
 
@@ -565,10 +595,10 @@ def _edited(data: dict, *path: str) -> dict:
     ("edit", "message"),
     [
         (lambda d: [], "top level: [] is not of type 'object'"),
-        (lambda d: _edited(d, "envs", "keras-3.99", "versions"), "'versions' is a required"),
+        (lambda d: _edited(d, "envs", "keras-3.99.0", "versions"), "'versions' is a required"),
         (
-            lambda d: _edited(d, "envs", "keras-3.99", "results", "reported-loss", "variants"),
-            "envs.keras-3.99.results.reported-loss: 'variants' is a required property",
+            lambda d: _edited(d, "envs", "keras-3.99.0", "results", "reported-loss", "variants"),
+            "envs.keras-3.99.0.results.reported-loss: 'variants' is a required property",
         ),
         (lambda d: {**d, "envs": []}, "envs: [] is not of type 'object'"),
     ],
@@ -582,9 +612,9 @@ def test_results_of_the_wrong_shape_get_one_located_message(fake: Grid, edit, me
 
 
 def test_a_missing_or_truncated_file_names_itself(fake: Grid) -> None:
-    record = fake.out / "keras-3.99.json"
+    record = fake.out / "keras-3.99.0.json"
     record.write_text(record.read_text()[:40])
-    assert "keras-3.99.json: unreadable" in failed(fake.merge())
+    assert "keras-3.99.0.json: unreadable" in failed(fake.merge())
     fake.results.unlink()
     with pytest.raises(catalog.CatalogError, match="no grid results; run `nox -s matrix`"):
         fake.load_results()
@@ -593,8 +623,8 @@ def test_a_missing_or_truncated_file_names_itself(fake: Grid) -> None:
 # 9. smaller
 def test_selection_flags_combine_and_refuse_nonsense(fake: Grid) -> None:
     cat = catalog.load_catalog_in(fake.claims)
-    args = argparse.Namespace(only=["keras-3.98"], newest=True, shard=None)
-    assert [e.id for e in matrix.select(cat, args)] == ["keras-3.98"]  # --newest within --only
+    args = argparse.Namespace(only=["keras-3.98.0"], newest=True, shard=None)
+    assert [e.id for e in matrix.select(cat, args)] == ["keras-3.98.0"]  # --newest within --only
     args = argparse.Namespace(only=None, newest=False, shard="2/2")
     with pytest.raises(matrix.GridError, match="shard 2/2 is empty: the selection has 1 bases"):
         matrix.select(cat, args)

@@ -143,7 +143,7 @@ def test_a_base_in_a_root_filesystem_runs_the_claims_and_leaves_nothing_mounted(
     monkeypatch.setenv(sandbox.HOST_BINDS, binds)
     out = ok(fake.run("--no-check", env=env))
     assert "2 environments" in out
-    record = json.loads((fake.out / "keras-3.99.json").read_text())
+    record = json.loads((fake.out / "keras-3.99.0.json").read_text())
     assert record["status"] == "agrees" and record["base"]["id"] == "stand-in"
     assert record["versions"]["keras"] == "3.99.0"
     # Built and run inside: the base's manifest names the root it lives in.

@@ -51,7 +51,7 @@
     return [...seen.values()];
   }
 
-  // "keras-3.12-jax" (a release the grid runs), "keras-3.12.1-jax" (any release),
+  // "keras-3.12.1-jax" (any release), "keras-3.12-jax" (the newest 3.12 the grid runs),
   // "keras-newest-jax", "tf.keras-2.13", or a cited line's id ("tf-2.2").
   function resolve(id) {
     if (!id) return null;
@@ -73,7 +73,8 @@
     const asCited = DATA.cited.find((c) => c.line === m[1] &&
       vcmp(minorOf(typed), c.first) >= 0 && vcmp(minorOf(typed), c.last) <= 0);
     if (asCited) return { id: asCited.id, cited: asCited, label: asCited.label, tabs: asCited.tabs };
-    const same = runs.find((s) => s.release === typed || s.minor === typed);
+    const same = runs.find((s) => s.release === typed) ||
+      runs.filter((s) => s.minor === typed).pop();
     if (same) return { id, env: same, label: same.label, tabs: same.tabs };
     // Only a release inside the line's span: 3.16 or tf-keras 2.10 is not one the grid knows.
     if (vcmp(minorOf(typed), runs[0].minor) < 0 || vcmp(minorOf(typed), runs[runs.length - 1].minor) > 0) return null;
@@ -144,7 +145,7 @@
       if (newest) typed.placeholder = `or ${newest.minor}.0`;
       relSel.append(el("option", { value: "" }, "Release…"));
       relSel.append(el("option", { value: "newest" }, "not sure: the newest"));
-      for (const s of runsOf(line, backend).reverse()) relSel.append(el("option", { value: s.minor }, s.release));
+      for (const s of runsOf(line, backend).reverse()) relSel.append(el("option", { value: s.release }, s.release));
     };
     const idFor = () => {
       const [line, backend] = lineSel.value.split("|");
@@ -161,7 +162,7 @@
       else if (env) lineSel.value = env.line + "|" + env.backend;
       fill();
       if (current.newest) relSel.value = "newest";
-      else if (current.env) relSel.value = current.env.minor;
+      else if (current.env) relSel.value = current.env.release;
       else if (current.typed) {
         relSel.value = ""; // a release between two the grid runs: it is in the text field
         typed.value = current.typed;
@@ -356,7 +357,9 @@
     for (const block of document.querySelectorAll(".pincite-source")) {
       const cls = [...block.classList].find((c) => c.startsWith("pincite-release-"));
       const code = cls && DATA.code[cls.slice("pincite-release-".length)];
-      if (!code || code.line !== env.line || code.minor === env.minor) continue;
+      // tf.keras's code is the `keras` package of its minor, whichever TensorFlow patch.
+      const same = code.line === "tf.keras" ? code.minor === env.minor : code.release === env.release;
+      if (!code || code.line !== env.line || same) continue;
       const anchor = block.closest(".sd-tab-set") || block;
       const note = el("div", { class: "setup-code-note", role: "note" });
       note.append(el("strong", {}, `This is ${code.label}'s code, not ${setup.label}'s.`),

@@ -39,6 +39,7 @@ class IndexFile:
     url: str
     sha256: str
     size: int | None
+    yanked: bool = False  # PEP 592: the index withdrew it
 
 
 def pip_config() -> dict[str, str]:
@@ -103,6 +104,7 @@ def project_files(http: HttpClient, index_url: str, project: str) -> dict[str, I
             url=pkg.url,
             sha256=(pkg.digests.get("sha256") or "").lower(),
             size=pkg.size,
+            yanked=pkg.is_yanked,
         )
         for pkg in page.packages
     }

@@ -26,7 +26,7 @@ def _record(claim: str, env: str) -> dict:
 
 def test_a_link_sets_the_setup_and_every_box_leads_with_it(browser) -> None:
     visit = Visit(browser, SITE)
-    visit.open(SITE / "questions.html", "?setup=keras-3.12-jax")
+    visit.open(SITE / "questions.html", "?setup=keras-3.12.4-jax")
     boxes = visit.page.locator(".claim.admonition")
     assert boxes.count() >= 10
     for i in range(boxes.count()):
@@ -37,7 +37,7 @@ def test_a_link_sets_the_setup_and_every_box_leads_with_it(browser) -> None:
         text = line.inner_text()
         assert text.startswith("Keras 3.12.4 on JAX:"), text
         # The line states the outcome the grid measured there, in words and in colour.
-        outcome = _record(claim, "keras-3.12-jax")["outcome"]
+        outcome = _record(claim, "keras-3.12.4-jax")["outcome"]
         if outcome != "n/a":
             assert f"outcome-{OUTCOME_CLASS[outcome]}" in line.get_attribute("class"), claim
             assert outcome.lower() in text.lower(), (claim, text)
@@ -58,15 +58,15 @@ def test_the_setup_follows_the_reader_to_other_pages(browser) -> None:
     assert "setup=keras-newest-jax" in visit.page.url
     with visit.page.expect_navigation():
         visit.page.locator("form.setup-picker select[name=release]").select_option("3.12")
-    assert "setup=keras-3.12-jax" in visit.page.url
+    assert "setup=keras-3.12.4-jax" in visit.page.url
     # The home page's short answer speaks for the setup.
     digest = visit.page.locator(".claim-digest .digest-outcome")
     assert digest.count() >= 5
     # A link of the site carries it ...
     with visit.page.expect_navigation():
         visit.page.locator("a[href^='matrix.html']").first.click()
-    assert "setup=keras-3.12-jax" in visit.page.url
-    assert visit.page.locator(".grid-cell.yours[data-env='keras-3.12-jax']").count() >= 20
+    assert "setup=keras-3.12.4-jax" in visit.page.url
+    assert visit.page.locator(".grid-cell.yours[data-env='keras-3.12.4-jax']").count() >= 20
     # ... and so does the browser's memory, for a page opened by hand.
     visit.open(SITE / "bayesian.html")
     assert "Keras 3.12.4 on JAX" in visit.page.locator(".setup-picker").inner_text()
@@ -128,13 +128,13 @@ def test_a_typed_release_is_the_cited_line_or_refused_when_the_line_has_none(bro
 
 def test_code_of_another_release_of_the_readers_line_says_so(browser) -> None:
     visit = Visit(browser, SITE)
-    visit.open(SITE / "layer-losses.html", "?setup=keras-3.12-jax")
+    visit.open(SITE / "layer-losses.html", "?setup=keras-3.12.4-jax")
     notes = visit.page.locator(".setup-code-note")
     texts = notes.all_inner_texts()
     # The activity regularizer block is Keras 3.15.1's; the reader's 3.12 does not divide.
     activity = next(t for t in texts if "activity" in t.lower())
     assert activity.startswith("This is Keras 3.15.1's code, not Keras 3.12.4 on JAX's."), activity
-    outcome = _record("activity-regularizer-batch-mean", "keras-3.12-jax")["outcome"]
+    outcome = _record("activity-regularizer-batch-mean", "keras-3.12.4-jax")["outcome"]
     assert outcome.lower() in activity.lower(), activity
     # Each claim it names links to its box: on this page, or on the page that holds it.
     hrefs = notes.locator("a").evaluate_all("links => links.map(a => a.href)")
@@ -144,7 +144,7 @@ def test_code_of_another_release_of_the_readers_line_says_so(browser) -> None:
         html = Path(page.removeprefix("file://")).read_text(encoding="utf-8")
         assert f'id="{anchor}"' in html, href
     # The reader's own release's code gets no note.
-    visit.open(SITE / "layer-losses.html", "?setup=keras-3.15-jax")
+    visit.open(SITE / "layer-losses.html", "?setup=keras-3.15.1-jax")
     assert "Keras 3.15.1's code" not in " ".join(
         visit.page.locator(".setup-code-note").all_inner_texts()
     )
@@ -162,17 +162,17 @@ def test_the_answers_keras_2_3_1_is_a_setup_with_its_measured_outcomes(browser) 
     with visit.page.expect_navigation():
         form.locator("input[name=typed]").fill("2.3.1")
         form.locator("input[name=typed]").press("Enter")
-    assert "setup=keras2-2.3" in visit.page.url
+    assert "setup=keras2-2.3.1" in visit.page.url
     checked = visit.page.locator(".sd-tab-set > input:checked + label").first
     assert checked.get_attribute("data-sync-id") == "keras-2.3"
     assert visit.page.locator(".claim-yours-cited").count() == 0  # executed, not cited
-    visit.open(SITE / "questions.html", "?setup=keras2-2.3")
+    visit.open(SITE / "questions.html", "?setup=keras2-2.3.1")
     boxes = visit.page.locator(".claim.admonition")
     led = 0
     for i in range(boxes.count()):
         box = boxes.nth(i)
         claim = box.get_attribute("id").removeprefix("claim-")
-        outcome = _record(claim, "keras2-2.3")["outcome"]
+        outcome = _record(claim, "keras2-2.3.1")["outcome"]
         line = box.locator(".claim-yours")
         if outcome == "n/a":
             continue
@@ -186,15 +186,15 @@ def test_the_answers_keras_2_3_1_is_a_setup_with_its_measured_outcomes(browser) 
 
 def test_tabs_follow_the_setup_or_say_which_they_show(browser) -> None:
     visit = Visit(browser, SITE)
-    visit.open(SITE / "call-chain.html", "?setup=keras-3.12-jax")
+    visit.open(SITE / "call-chain.html", "?setup=keras-3.12.4-jax")
     ids = visit.page.locator(".sd-tab-set > input:checked + label").evaluate_all(
         "els => els.map(e => e.dataset.syncId)"
     )
     assert "keras-3-jax" in ids or set(ids) <= {"keras-3"}, ids
-    visit.open(SITE / "index.html", "?setup=tf_keras-2.21")
+    visit.open(SITE / "index.html", "?setup=tf_keras-2.21.0")
     checked = visit.page.locator(".sd-tab-set > input:checked + label").first
     assert checked.get_attribute("data-sync-id") == "tf-keras-2.21"
-    visit.open(SITE / "index.html", "?setup=keras-3.12-jax")
+    visit.open(SITE / "index.html", "?setup=keras-3.12.4-jax")
     # The home page has no JAX tab: it shows Keras 3 and says so.
     assert visit.page.locator(".setup-tab-note").first.inner_text().startswith("No tab for")
     visit.close()
@@ -205,7 +205,7 @@ def test_without_javascript_everything_shows(browser) -> None:
         java_script_enabled=False, viewport={"width": 1280, "height": 900}
     )
     page = context.new_page()
-    page.goto((SITE / "questions.html").as_uri() + "?setup=keras-3.12-jax")
+    page.goto((SITE / "questions.html").as_uri() + "?setup=keras-3.12.4-jax")
     assert page.locator("form.setup-picker").count() == 0
     details = page.locator("details.claim-details")
     assert details.count() >= 10
@@ -220,7 +220,7 @@ def test_nothing_is_wider_than_the_screen_but_code_that_shows_it_scrolls(browser
         if "reference" in path.parts:
             continue
         visit = Visit(browser, SITE, width=width)
-        visit.open(path, "?setup=keras-3.12-jax")
+        visit.open(path, "?setup=keras-3.12.4-jax")
         wide = visit.page.evaluate(
             """(w) => [...document.querySelectorAll('article *')]
                 .filter(e => e.getBoundingClientRect().right > w + 1)
@@ -293,12 +293,12 @@ def test_search_results_have_their_own_excerpts_and_keep_the_setup(browser) -> N
     visit = Visit(browser, SITE)
     warnings: list[str] = []
     visit.page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
-    visit.open(SITE / "search.html", "?q=regularizer&setup=keras-3.12-jax")
+    visit.open(SITE / "search.html", "?q=regularizer&setup=keras-3.12.4-jax")
     visit.page.wait_for_selector("#search-results ul.search li p.context", timeout=15000)
     visit.page.wait_for_timeout(1500)  # every result's excerpt is in
     items = visit.page.locator("#search-results ul.search li")
     hrefs = items.locator("a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
-    assert hrefs and all("setup=keras-3.12-jax" in h for h in hrefs), hrefs
+    assert hrefs and all("setup=keras-3.12.4-jax" in h for h in hrefs), hrefs
     assert not any(h.startswith("404.html") for h in hrefs), hrefs
     excerpts = items.locator("p.context").all_inner_texts()
     # Section hits of one page show that section's text, not the page's first match again.
@@ -312,7 +312,7 @@ def test_screenshots_with_a_setup(browser, width: int) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     for name in ("index", "questions", "matrix", "bayesian"):
         visit = Visit(browser, SITE, width=width)
-        visit.open(SITE / f"{name}.html", "?setup=keras-3.12-jax")
+        visit.open(SITE / f"{name}.html", "?setup=keras-3.12.4-jax")
         visit.page.screenshot(path=str(SHOTS / f"setup-{name}-{width}.png"), full_page=False)
         visit.close()
     assert len(list(SHOTS.glob(f"setup-*-{width}.png"))) == 4
@@ -323,7 +323,7 @@ def test_the_grid_outlines_a_cited_setups_nearest_executed_release_and_says_so(b
     visit.open(SITE / "matrix.html", "?setup=tf-2.2")
     assert (
         visit.page.locator(".grid-cell.yours").count()
-        == visit.page.locator(".grid-cell[data-env='tf.keras-2.5']").count()
+        == visit.page.locator(".grid-cell[data-env='tf.keras-2.5.3']").count()
         > 20
     )  # every cell of 2.5, and only those
     said = visit.page.locator(".grid-cited").inner_text()
@@ -335,7 +335,7 @@ def test_the_grid_outlines_a_cited_setups_nearest_executed_release_and_says_so(b
 def test_the_grid_fits_and_marks_the_setup(browser) -> None:
     for width in (390, 1280):
         visit = Visit(browser, SITE, width=width)
-        visit.open(SITE / "matrix.html", "?setup=keras-3.12-jax")
+        visit.open(SITE / "matrix.html", "?setup=keras-3.12.4-jax")
         overflow = visit.page.evaluate(
             "() => [...document.querySelectorAll('.grid-row')]"
             ".filter(r => r.scrollWidth > r.clientWidth + 1).length"
@@ -343,7 +343,7 @@ def test_the_grid_fits_and_marks_the_setup(browser) -> None:
         assert overflow == 0, (width, overflow)
         assert visit.page.locator(".grid-claim").count() == len(EXPORT["claims"])
         # One glyph per cell, in the outcome's colour class.
-        cells = visit.page.locator(".grid-cell[data-env='keras-3.12-jax']")
+        cells = visit.page.locator(".grid-cell[data-env='keras-3.12.4-jax']")
         assert cells.first.inner_text() in {"✓", "✗", "⊘", "?"}
         assert "yours" in cells.first.get_attribute("class")
         # A tap says what the cell is (a phone shows no tooltip).
