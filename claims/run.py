@@ -25,8 +25,8 @@ from pathlib import Path
 from types import ModuleType
 
 from claims.catalog import HERE, NA, disagreement, fingerprint, load_catalog_in
-from claims.releases import read_recorded
 from claims.provenance import AGREES, DISAGREES, MANIFEST, identity_digest, reported_names
+from claims.releases import read_recorded
 from pincite.atomic import write_atomic
 
 #: The module whose version is the release of each line.
