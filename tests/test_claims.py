@@ -422,6 +422,7 @@ def test_rewording_or_rescoping_a_claim_keeps_the_results_but_changing_what_runs
     # What runs: the variants of a claim, and where it runs at all.
     path.write_text(text.replace('entry = ["fit", "train_on_batch"]', 'entry = ["fit"]', 1))
     assert catalog.fingerprint(folder) != before
+    path.write_text(text)
     # The grid's release lists name which environments exist, not what one measured.
     grid_path = folder / "grid.toml"
     spec = grid_path.read_text()
@@ -833,10 +834,15 @@ def test_the_picker_knows_whose_code_each_block_shows_and_the_cited_spans(tmp_pa
         )
     )
     assert setups.cited_code(pins) == {
-        "k3": {"line": "keras", "minor": "3.15", "label": "Keras 3.15.1"},
-        "k215": {"line": "tf.keras", "minor": "2.15", "label": "keras 2.15.0"},
-        "k23": {"line": "keras2", "minor": "2.3", "label": "Keras 2.3.1"},
-        "tfk": {"line": "tf_keras", "minor": "2.21", "label": "tf-keras 2.21.0"},
+        "k3": {"line": "keras", "minor": "3.15", "release": "3.15.1", "label": "Keras 3.15.1"},
+        "k215": {"line": "tf.keras", "minor": "2.15", "release": "2.15.0", "label": "keras 2.15.0"},
+        "k23": {"line": "keras2", "minor": "2.3", "release": "2.3.1", "label": "Keras 2.3.1"},
+        "tfk": {
+            "line": "tf_keras",
+            "minor": "2.21",
+            "release": "2.21.0",
+            "label": "tf-keras 2.21.0",
+        },
     }
     # Every cited-only line of the grid has its span, and a span is not a release it runs.
     cat = catalog.load_catalog()
