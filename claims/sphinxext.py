@@ -505,6 +505,8 @@ class ClaimsMatrixDirective(SphinxDirective):
 
 
 SETUPS_SCRIPT = "claims-setups.js"
+#: The layout of that script's data: bumped when it changes, so an old script is rewritten.
+SETUPS_LAYOUT = 2
 #: The picker and the styles of boxes and grid, shipped with the extension.
 STATIC = Path(__file__).parent / "static"
 
@@ -631,7 +633,7 @@ def write_export(app: Any, exception: Exception | None) -> None:
         source = export_source()
         # The script also says whose code each block shows and where each box is: the pins
         # and the boxes' pages are part of its source.
-        stamp = f"// source-sha256 {source} {_sha256_of(pins)} {where}\n"
+        stamp = f"// source-sha256 {source} {_sha256_of(pins)} {where} v{SETUPS_LAYOUT}\n"
         if json.loads(target.read_bytes()).get("source-sha256") == source and (
             script.read_text(encoding="utf-8").startswith(stamp)
         ):
@@ -646,7 +648,7 @@ def write_export(app: Any, exception: Exception | None) -> None:
     source = export_source()
     data = {**ranges.export(catalog, results), "source-sha256": source}
     write_atomic(target, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-    text = f"// source-sha256 {source} {_sha256_of(pins)} {where}\n"
+    text = f"// source-sha256 {source} {_sha256_of(pins)} {where} v{SETUPS_LAYOUT}\n"
     text += setups.script(catalog, results, pins, pages)
     write_atomic(script, text.encode())
 

@@ -815,6 +815,12 @@ def test_the_reader_line_states_the_outcome_and_the_numbers_measured() -> None:
                 )
     script = setups.script(cat, results)
     assert script.startswith("window.CLAIM_SETUPS = ") and "</" not in script
+    # The script carries each claim's distinct lines once; expanded, it is the data itself.
+    packed = json.loads(script.removeprefix("window.CLAIM_SETUPS = ").removesuffix(";\n"))
+    for claim_id, claim in packed["claims"].items():
+        expanded = {env: claim["lines"][i] for env, i in claim["envs"].items()}
+        assert expanded == data["claims"][claim_id]["envs"]
+    assert len(script) < len(json.dumps(data)) / 3
 
 
 def test_the_picker_knows_whose_code_each_block_shows_and_the_cited_spans(tmp_path) -> None:

@@ -10,6 +10,11 @@
   "use strict";
   const DATA = window.CLAIM_SETUPS;
   if (!DATA) return;
+  // Each claim carries its distinct lines once and, per environment, the index of its line.
+  for (const claim of Object.values(DATA.claims)) {
+    if (!claim.lines) continue;
+    for (const [env, i] of Object.entries(claim.envs)) claim.envs[env] = claim.lines[i];
+  }
   const KEY = "layer-losses-setup";
   const OUTCOME_CLASS = {
     holds: "holds",
@@ -357,9 +362,9 @@
     for (const block of document.querySelectorAll(".pincite-source")) {
       const cls = [...block.classList].find((c) => c.startsWith("pincite-release-"));
       const code = cls && DATA.code[cls.slice("pincite-release-".length)];
+      if (!code || code.line !== env.line) continue;
       // tf.keras's code is the `keras` package of its minor, whichever TensorFlow patch.
-      const same = code.line === "tf.keras" ? code.minor === env.minor : code.release === env.release;
-      if (!code || code.line !== env.line || same) continue;
+      if (code.line === "tf.keras" ? code.minor === env.minor : code.release === env.release) continue;
       const anchor = block.closest(".sd-tab-set") || block;
       const note = el("div", { class: "setup-code-note", role: "note" });
       note.append(el("strong", {}, `This is ${code.label}'s code, not ${setup.label}'s.`),
