@@ -197,6 +197,7 @@ def load_grid(path: Path = GRID, releases: dict[str, list[str]] | None = None) -
             exclude_newer=raw.get("exclude-newer"),
         )
     lines, envs = {}, {}
+    listed: dict[str, list[str]] | None = releases  # read from releases.json once, if needed
     for line_id, raw in data.get("line", {}).items():
         where = f"{path}: [line.{line_id}]"
         try:
@@ -205,16 +206,16 @@ def load_grid(path: Path = GRID, releases: dict[str, list[str]] | None = None) -
                 Version(first)
                 if "releases" in raw:
                     raise GridError(f"{where}: give 'releases' or 'first', not both")
-                listed = _listed(path, releases).get(line_id)
                 if listed is None:
+                    listed = _recorded(path)
+                if line_id not in listed:
                     raise GridError(
                         f"{where}: no releases recorded for this line in "
                         f"{path.with_name(RELEASES_NAME)}; `nox -s matrix` asks the index"
                     )
-                raw_releases = listed
+                versions = tuple(str(Version(r)) for r in listed[line_id])
             else:
-                raw_releases = raw["releases"]
-            versions = tuple(str(Version(r)) for r in raw_releases)
+                versions = tuple(str(Version(r)) for r in raw["releases"])
             backends = {
                 backend: tuple((spec, base) for spec, base in table.items())
                 for backend, table in raw["backends"].items()
@@ -236,14 +237,13 @@ def load_grid(path: Path = GRID, releases: dict[str, list[str]] | None = None) -
             raise GridError(f"{where}: {exc}") from None
         if first is not None:
             line = replace(line, releases=tuple(line.select(list(versions))))
-        releases_ = line.releases
-        if len(set(releases_)) != len(releases_):
+        if len(set(line.releases)) != len(line.releases):
             raise GridError(f"{where}: a release is listed twice")
         lines[line_id] = line
         for backend, table in backends.items():
             if backend not in BACKEND_LABELS:
                 raise GridError(f"{where}: unknown backend {backend!r}")
-            for release in releases_:
+            for release in line.releases:
                 base = _pick_base(table, release, f"{where}.backends.{backend}")
                 if base not in bases:
                     raise GridError(f"{where}.backends.{backend}: unknown base {base!r}")
@@ -286,10 +286,8 @@ def discovered_lines(path: Path = GRID) -> dict[str, str]:
         raise GridError(f"{path}: a [line.*] with 'first' has no 'dist'") from None
 
 
-def _listed(path: Path, given: dict[str, list[str]] | None) -> dict[str, list[str]]:
-    """The releases each discovered line has: ``given``, else those recorded beside ``path``."""
-    if given is not None:
-        return given
+def _recorded(path: Path) -> dict[str, list[str]]:
+    """The releases the grid last ran of each discovered line, recorded beside ``path``."""
     from claims.releases import ReleasesError, read_recorded
 
     try:

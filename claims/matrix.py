@@ -47,7 +47,6 @@ from claims.sandbox import SandboxError
 from pincite.atomic import write_atomic
 
 ROOT = HERE.parent
-GRID_NAME = GRID.name
 #: Virtualenvs and overlays live under build/, outside git, shared by every run.
 GRID_DIR = ROOT / "build" / "grid"
 OUT_DIR = ROOT / "build" / "matrix"
@@ -203,17 +202,10 @@ def select(catalog: Catalog, args: argparse.Namespace) -> list[Env]:
 
 def listed_releases(folder: Path, recorded: bool) -> dict[str, list[str]]:
     """Each discovered line's releases: as the index lists them now, or as last recorded."""
-    last = read_recorded(folder / RELEASES_NAME)
-    dists = discovered_lines(folder / GRID_NAME)
+    dists = discovered_lines(folder / GRID.name)
     if recorded or not dists:
-        return last
-    now = from_index(dists)
-    grid = load_catalog_in(folder, now).grid
-    for line_id in dists:
-        new = [v for v in grid.lines[line_id].releases if v not in last.get(line_id, [])]
-        if new:
-            print(f"{line_id}: new on the index since the grid last ran: {', '.join(new)}")
-    return now
+        return read_recorded(folder / RELEASES_NAME)
+    return from_index(dists)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -221,6 +213,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     folder = Path(args.claims)
     listed = listed_releases(folder, args.recorded)
     catalog = load_catalog_in(folder, listed)
+    last = read_recorded(folder / RELEASES_NAME)
+    for line_id, line in catalog.grid.lines.items():
+        new = [v for v in line.releases if line.first and v not in last.get(line_id, [])]
+        if new:
+            print(f"{line_id}: new on the index since the grid last ran: {', '.join(new)}")
     envs = select(catalog, args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

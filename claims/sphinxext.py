@@ -629,13 +629,16 @@ def write_export(app: Any, exception: Exception | None) -> None:
     pins = Path(app.confdir, named) if named and Path(app.confdir, named).is_file() else None
     pages = claim_pages(app)
     where = hashlib.sha256(json.dumps(pages, sort_keys=True).encode()).hexdigest()
+
+    def stamp(source: str) -> str:
+        return f"// source-sha256 {source} {_sha256_of(pins)} {where} v{SETUPS_LAYOUT}\n"
+
     try:
         source = export_source()
         # The script also says whose code each block shows and where each box is: the pins
         # and the boxes' pages are part of its source.
-        stamp = f"// source-sha256 {source} {_sha256_of(pins)} {where} v{SETUPS_LAYOUT}\n"
         if json.loads(target.read_bytes()).get("source-sha256") == source and (
-            script.read_text(encoding="utf-8").startswith(stamp)
+            script.read_text(encoding="utf-8").startswith(stamp(source))
         ):
             return
     except (OSError, ValueError, AttributeError):
@@ -648,8 +651,7 @@ def write_export(app: Any, exception: Exception | None) -> None:
     source = export_source()
     data = {**ranges.export(catalog, results), "source-sha256": source}
     write_atomic(target, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-    text = f"// source-sha256 {source} {_sha256_of(pins)} {where} v{SETUPS_LAYOUT}\n"
-    text += setups.script(catalog, results, pins, pages)
+    text = stamp(source) + setups.script(catalog, results, pins, pages)
     write_atomic(script, text.encode())
 
 
