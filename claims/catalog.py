@@ -53,14 +53,16 @@ OUTCOMES = (HOLDS, FAILS, REFUSES, UNTESTED)
 
 
 #: The axes a claim's sentence can cover, and their values, in the order they are run.
-#: *entry*: how the reader drives the model; *loss*: which kind of layer loss; *execution*:
-#: the default traced step (``tf.function``, ``jax.jit``; PyTorch's default is eager) or
+#: *entry*: how the reader drives the model; *loss*: which kind of layer loss; *model*: how the
+#: model is written (``keras.Model(inputs, outputs)``, or a subclass whose ``call`` applies the
+#: layers: Keras traces them differently); *execution*: the default traced step (``tf.function``, ``jax.jit``; PyTorch's default is eager) or
 #: ``compile(run_eagerly=True)``.
 AXES: dict[str, tuple[str, ...]] = {
     "entry": (
         "fit", "train_on_batch", "evaluate", "val_loss", "test_on_batch", "call", "custom_loop",
     ),
     "loss": ("add_loss", "kernel_regularizer", "activity_regularizer", "kl"),
+    "model": ("functional", "subclassed"),
     "execution": ("default", "run_eagerly"),
 }  # fmt: skip
 #: Axis values that exist on some lines only, and why.
@@ -79,12 +81,14 @@ class Variant:
 
     entry: str = ""
     loss: str = ""
+    model: str = ""
     execution: str = ""
 
     @property
     def label(self) -> str:
         """``fit · kernel_regularizer · run_eagerly`` (the axes the claim names, in order)."""
-        return " · ".join(v for v in (self.entry, self.loss, self.execution) if v) or "as stated"
+        names = (self.entry, self.loss, self.model, self.execution)
+        return " · ".join(v for v in names if v) or "as stated"
 
     @property
     def eager(self) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
-from claims.catalog import NA, REFUSES, UNTESTED, Catalog, Claim
+from claims.catalog import NA, REFUSES, UNTESTED, Catalog, Claim, combine
 from claims.grid import BACKEND_LABELS, Env, Grid
 
 
@@ -167,9 +167,45 @@ def releases_run(catalog: Catalog, claim: Claim) -> str:
     return "; ".join(parts)
 
 
-def summary(catalog: Catalog, results: dict, claim: Claim, outcome: str) -> str:
-    """Every span with ``outcome``, joined: the text of a range role or a claim box line."""
-    return "; ".join(describe(catalog, s) for s in spans(catalog, results, claim, outcome))
+def summary(
+    catalog: Catalog, results: dict, claim: Claim, outcome: str, only: tuple[str, ...] = ()
+) -> str:
+    """Every span with ``outcome``, joined: the text of a range role or a claim box line.
+
+    ``only``: axis values (``fit``, ``subclassed``): then the outcome is that of the claim's
+    variants with all those values, combined, so prose can state what one variant does.
+    """
+    if not only:
+        found = spans(catalog, results, claim, outcome)
+    else:
+        found = spans_where(
+            catalog, lambda env: outcome_of_variants(claim, env, results, only) == outcome
+        )
+    return "; ".join(describe(catalog, s) for s in found)
+
+
+def outcome_of_variants(claim: Claim, env: Env, results: dict, only: tuple[str, ...]) -> str:
+    """The combined outcome of the claim's variants in ``env`` that have every value in
+    ``only`` (n/a where none was run)."""
+    chosen = [
+        v["outcome"]
+        for v in variants_of(claim, env, results).values()
+        if set(only) <= set(v.get("axes", {}).values())
+    ]
+    return combine(chosen) if chosen else NA
+
+
+def parse_variant_filter(claim: Claim, text: str) -> tuple[str, ...]:
+    """``fit, subclassed`` -> the axis values, each checked against the claim's axes."""
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    known = {value for _, these in claim.axes for value in these}
+    wrong = [v for v in values if v not in known]
+    if wrong or not values:
+        raise ValueError(
+            f"claim {claim.id!r} has no variant value {', '.join(map(repr, wrong)) or '(none)'}"
+            f" (its axes: {', '.join(sorted(known)) or 'none'})"
+        )
+    return values
 
 
 def example_env(catalog: Catalog, results: dict, claim: Claim, outcome: str) -> Env | None:

@@ -344,7 +344,11 @@ def _count(catalog: Catalog, claim: Any) -> int:
 
 
 class ClaimRangeRole(SphinxRole):
-    """``{claim-holds}`id``` / ``{claim-fails}`id```: the grid's ranges, as inline text."""
+    """``{claim-holds}`id``` / ``{claim-fails}`id```: the grid's ranges, as inline text.
+
+    ``{claim-refuses}`id: fit, functional``` states the outcome of the variants with those
+    axis values only (combined), where a sentence speaks of one entry point or model style.
+    """
 
     def __init__(self, outcome: str) -> None:
         super().__init__()
@@ -354,11 +358,19 @@ class ClaimRangeRole(SphinxRole):
         if (loaded := _load_for(self.env, self.get_location())) is None:
             return [nodes.inline(text=self.text)], []
         catalog, results = loaded
-        claim = catalog.claims.get(self.text)
+        claim_id, _, variant_text = self.text.partition(":")
+        claim = catalog.claims.get(claim_id.strip())
         if claim is None:
-            _warn(self.get_location(), f"unknown claim {self.text!r} in :{self.name}:")
+            _warn(self.get_location(), f"unknown claim {claim_id.strip()!r} in :{self.name}:")
             return [nodes.inline(text=self.text)], []
-        text = ranges.summary(catalog, results, claim, self.outcome) or "nowhere in the grid"
+        only: tuple[str, ...] = ()
+        if variant_text:
+            try:
+                only = ranges.parse_variant_filter(claim, variant_text)
+            except ValueError as exc:
+                _warn(self.get_location(), f":{self.name}: {exc}")
+                return [nodes.inline(text=self.text)], []
+        text = ranges.summary(catalog, results, claim, self.outcome, only) or "nowhere in the grid"
         return [nodes.inline(text, text, classes=["claim-range"])], []
 
 

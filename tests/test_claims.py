@@ -241,6 +241,11 @@ def test_variants_are_every_combination_of_the_named_axes() -> None:
     assert keras3[0].label == "fit · add_loss · default"
     assert {v.loss for v in tf2} - {v.loss for v in keras3} == {"kl"}
     assert all(c.axes for c in cat.claims.values()), "every claim names its variants"
+    # The model style sits between the loss kind and the execution, in labels too.
+    styled = cat.claims["jax-custom-step-fix-works"].variants(cat.envs["keras-3.15.1-jax"])
+    assert len(styled) == 2 * 3 * 2 * 2
+    assert styled[1].label == "fit · add_loss · functional · run_eagerly"
+    assert {v.model for v in styled} == {"functional", "subclassed"}
 
 
 @pytest.mark.parametrize(
@@ -250,6 +255,7 @@ def test_variants_are_every_combination_of_the_named_axes() -> None:
         ('{ loop = ["fit"] }', "unknown variant axis loop"),
         ("{ entry = [] }", "variants.entry must be a non-empty list"),
         ('{ loss = ["add_loss", "add_loss"] }', "variants.loss repeats a value"),
+        ('{ model = ["sequential"] }', "variants.model has no value 'sequential'"),
     ],
 )
 def test_bad_variants_get_a_located_message(small, variants, message) -> None:
@@ -568,6 +574,41 @@ def test_the_variants_that_differ_are_said_where_they_do(small) -> None:
         ("fit", catalog.HOLDS, "Keras 3.12.4–3.13.2 on JAX", "")
     ]
     assert ranges.variant_differences(cat, results, cat.claims["mirrored"]) == []
+
+
+def test_a_range_can_be_stated_for_some_variants_only(small) -> None:
+    """``{claim-refuses}`id: fit, functional``` states the combined outcome of those variants."""
+    cat = catalog.load_catalog(*small)
+    results = fake_results(cat, lambda claim, env: claim.expected(env))
+    divided = cat.claims["divided"]
+    for env in cat.envs.values():
+        entry = results["envs"][env.id]["results"].get("divided")
+        if entry is None:
+            continue
+        functional = catalog.REFUSES if env.backend == "jax" else catalog.HOLDS
+        subclassed = catalog.HOLDS if env.release == "3.12.4" else catalog.REFUSES
+        entry["variants"] = [
+            {"variant": f"fit · {m} · {x}", "axes": {"entry": "fit", "model": m, "execution": x},
+             "outcome": o, "numbers": {}}
+            for m, o in (("functional", functional), ("subclassed", subclassed))
+            for x in ("default", "run_eagerly")
+        ]  # fmt: skip
+    text = ranges.summary(cat, results, divided, catalog.REFUSES, ("fit", "functional"))
+    assert text == "Keras 3.12.4–3.15.1 on JAX"
+    text = ranges.summary(cat, results, divided, catalog.HOLDS, ("subclassed", "run_eagerly"))
+    assert text == "Keras 3.12.4 on JAX, TensorFlow"
+    # Variants that were not run match nothing: the sentence would have no evidence.
+    assert ranges.summary(cat, results, divided, catalog.HOLDS, ("train_on_batch",)) == ""
+
+
+def test_a_variant_filter_is_checked_against_the_claim_axes() -> None:
+    cat = catalog.load_catalog()
+    claim = cat.claims["jax-custom-step-fix-works"]
+    assert ranges.parse_variant_filter(claim, " fit, subclassed ") == ("fit", "subclassed")
+    with pytest.raises(ValueError, match="no variant value 'evaluate'"):
+        ranges.parse_variant_filter(claim, "fit, evaluate")
+    with pytest.raises(ValueError, match=r"no variant value \(none\)"):
+        ranges.parse_variant_filter(claim, " , ")
 
 
 def test_prove_fails_naming_the_claim_when_reality_disagrees(monkeypatch, capsys) -> None:

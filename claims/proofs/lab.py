@@ -156,9 +156,10 @@ class Lab:
 
         class Linear(keras.layers.Layer):
             def build(self, input_shape):
-                self.w = self.add_weight(
-                    name="w", shape=(2, 1), initializer="zeros", trainable=True
-                )
+                # Keras 3 starts at W0 by its initializer too: a subclassed model builds its
+                # layers in a symbolic scope, where the assignment below does not last.
+                start = keras.initializers.Constant(W0) if lab.keras3 else "zeros"
+                self.w = self.add_weight(name="w", shape=(2, 1), initializer=start, trainable=True)
                 lab.set_weight(self.w, W0)
                 self.built = True
 
@@ -281,6 +282,29 @@ class Lab:
 
     # -- models and the ways readers drive them -------------------------------------------
 
+    def styled(self, layer: Any, v: Variant, base: Any = None, training_arg: bool = True) -> Any:
+        """A model of class ``base`` around ``layer``, written as the variant's *model* says.
+
+        ``functional``: ``base(Input(2), layer(Input(2)))``. ``subclassed``: a subclass of
+        ``base`` whose ``call`` applies the layer, with a ``training`` argument or, with
+        ``training_arg=False``, without one (``call(self, inputs)``, as many readers write it).
+        """
+        base = base or self.keras.Model
+        if v.model != "subclassed":
+            inp = self.keras.Input(shape=(2,))
+            return base(inp, layer(inp))
+
+        class Subclassed(base):
+            def __init__(self) -> None:
+                super().__init__()
+                self.inner = layer
+
+        if training_arg:
+            Subclassed.call = lambda self, inputs, training=None: self.inner(inputs)
+        else:
+            Subclassed.call = lambda self, inputs: self.inner(inputs)
+        return Subclassed()
+
     def model(self, layer: Any, outputs: int = 1) -> Any:
         """A functional model ``Input(2) -> layer`` (optionally a second, identical output)."""
         keras = self.keras
@@ -388,14 +412,16 @@ READER_CODE = Path(__file__).resolve().parent.parent / "reader_code"
 _READER_MODULES: dict[tuple[str, str], ModuleType] = {}
 
 
-def reader_module(lab: Lab, name: str) -> ModuleType:
+def reader_module(lab: Lab, name: str, copy: str = "") -> ModuleType:
     """The reader's code ``reader_code/<name>.py``, executed as it is shown on the page.
 
     Its ``import keras`` binds the lab's Keras: the module is executed with ``keras`` in
     ``sys.modules`` set to ``tf.keras``, ``tf_keras`` or Keras 3 (what a reader of that line
-    imports as ``keras``), then restored.
+    imports as ``keras``), then restored. ``copy`` names a copy of its own: Keras 3 rewrites
+    a ``Model`` subclass's bases once it is built functionally, so a program that uses the
+    class one way is measured in a copy that has never been used the other way.
     """
-    key = (lab.flavor, name)
+    key = (lab.flavor, name, copy)
     if key not in _READER_MODULES:
         path = READER_CODE / f"{name}.py"
         spec = importlib.util.spec_from_file_location(f"reader_code_{name}", path)

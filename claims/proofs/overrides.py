@@ -9,7 +9,7 @@ import numpy as np
 
 from claims.catalog import Variant
 from claims.proofs import Evidence, proof, refusal
-from claims.proofs.lab import LR, W0, Lab, X, Y, close, mse, mse_grad
+from claims.proofs.lab import LR, W0, Lab, X, Y, close, mse, mse_grad, reader_module
 
 
 @proof("custom-compute-loss-reproduces")
@@ -185,55 +185,97 @@ def guide_train_step_model(keras: Any, return_losses: bool = False) -> Any:
 
 
 def custom_step(
-    lab: Lab, model_class: Any, v: Variant, loss_count: int, grad_count: int
+    lab: Lab,
+    model_class: Any,
+    v: Variant,
+    loss_count: int,
+    grad_count: int,
+    training_arg: bool = True,
+    frozen: int = 0,
 ) -> Evidence:
-    """One step of ``model_class`` by the variant's entry point: is the layer loss counted
-    ``loss_count`` times in the reported loss and ``grad_count`` times in the gradient?"""
-    keras = lab.keras
-    inp = keras.Input(shape=(2,))
-    model = lab.compile(model_class(inp, lab.penalised(v.loss)(inp)), v,
-                        loss=keras.losses.MeanSquaredError())  # fmt: skip
+    """Two steps of ``model_class`` (functional or subclassed) by the variant's entry point:
+    is the layer loss, at the current weights, counted ``loss_count`` times in the reported
+    loss (and ``frozen`` times more at its value at W0, where the sentence says it is frozen
+    there) and ``grad_count`` times in the gradient?
+
+    The second step is what tells a term computed from the current weights from one frozen at
+    the first (a value ``jax.jit`` baked into the step, or a purged variable that Keras fills
+    with its initial value again).
+    """
+    model = lab.styled(lab.penalised(v.loss), v, model_class, training_arg)
+    model = lab.compile(model, v, loss=lab.keras.losses.MeanSquaredError())
     term, numbers = lab.term(v.loss, model)
+    reported, weights = [], [W0]
     try:
-        reported = lab.train(model, v)
+        for _ in range(2):
+            # train_on_batch reports the metrics' running mean over calls: each step's own.
+            model.reset_metrics()
+            reported.append(lab.train(model, v))
+            weights.append(lab.weights(model))
     except Exception as exc:  # the step itself raises: the pattern is refused
         return Evidence(holds=False, numbers=numbers, refused=refusal(exc))
-    want_loss = mse(W0) + loss_count * term.value()
-    want_grad = mse_grad(W0) + grad_count * term.grad()
+    want_loss, want_w = [], [W0]
+    for _ in range(2):  # the sentence's two steps, from W0
+        w = want_w[-1]
+        want_loss.append(mse(w) + loss_count * term.value(w) + frozen * term.value(W0))
+        want_w.append(w - LR * (mse_grad(w) + grad_count * term.grad(w)))
+    applied = [(a - b) / LR for a, b in zip(weights, weights[1:])]  # noqa: B905 (Python 3.9)
+    sentence = [(a - b) / LR for a, b in zip(want_w, want_w[1:])]  # noqa: B905
     return Evidence(
-        holds=close(reported, want_loss) and close(lab.applied(model), want_grad),
+        holds=all(close(a, b) for a, b in zip(reported + applied, want_loss + sentence)),  # noqa: B905
         numbers={
             **numbers,
-            "reported loss": reported,
-            f"mse + {loss_count} x layer loss (the sentence)": want_loss,
-            "gradient applied": lab.applied(model),
-            f"grad(mse) + {grad_count} x grad(layer loss) (the sentence)": want_grad,
+            "reported loss": reported[0],
+            f"mse + {loss_count + frozen} x layer loss (the sentence)": want_loss[0],
+            "gradient applied": applied[0],
+            f"grad(mse) + {grad_count} x grad(layer loss) (the sentence)": sentence[0],
             "mse + layer loss, the built-in total": mse(W0) + term.value(),
+            "step 2: reported loss": reported[1],
+            f"step 2: mse + {loss_count} x layer loss at w1 + {frozen} x at W0 (the sentence)": (
+                want_loss[1]
+            ),
+            "step 2: gradient applied": applied[1],
+            "step 2: the sentence's gradient": sentence[1],
         },
     )
+
+
+def guide_frozen(v: Variant) -> bool:
+    """Whether the guide's step reports ``self.losses`` frozen at its first value: everywhere
+    but ``train_on_batch`` run eagerly. ``compute_loss`` reads the variable outside the
+    stateless scope: ``jax.jit`` bakes its value into the step when it traces it, and under
+    ``fit()`` the variable is purged (Keras refuses, or fills it with its initial value)."""
+    return not (v.entry == "train_on_batch" and v.eager)
 
 
 @proof("jax-custom-step-without-return-losses")
 def jax_custom_step_without_return_losses(lab: Lab, v: Variant) -> Evidence:
     """The guide's JAX ``train_step`` (no ``return_losses``): an add_loss term is lost; a kernel
-    regularizer is reported but gets no gradient."""
-    reported_times = 1 if v.loss == "kernel_regularizer" else 0
-    return custom_step(lab, guide_train_step_model(lab.keras), v, reported_times, 0)
+    regularizer gets no gradient and is reported frozen at its first value, except under
+    ``train_on_batch`` run eagerly."""
+    if v.loss != "kernel_regularizer":
+        return custom_step(lab, guide_train_step_model(lab.keras), v, 0, 0)
+    frozen = int(guide_frozen(v))
+    return custom_step(lab, guide_train_step_model(lab.keras), v, 1 - frozen, 0, frozen=frozen)
 
 
 @proof("jax-custom-step-with-return-losses")
 def jax_custom_step_with_return_losses(lab: Lab, v: Variant) -> Evidence:
     """With ``return_losses=True`` and the returned losses added, every layer loss gets its
-    gradient (and ``compute_loss`` reports a kernel regularizer a second time)."""
-    reported_times = 2 if v.loss == "kernel_regularizer" else 1
-    return custom_step(lab, guide_train_step_model(lab.keras, return_losses=True), v,
-                       reported_times, 1)  # fmt: skip
+    gradient; ``compute_loss`` reports a kernel regularizer a second time (frozen at its first
+    value, except under ``train_on_batch`` run eagerly)."""
+    model_class = guide_train_step_model(lab.keras, return_losses=True)
+    if v.loss != "kernel_regularizer":
+        return custom_step(lab, model_class, v, 1, 1)
+    frozen = int(guide_frozen(v))
+    return custom_step(lab, model_class, v, 2 - frozen, 1, frozen=frozen)
 
 
 @proof("jax-custom-step-fix-works")
 def jax_custom_step_fix_works(lab: Lab, v: Variant) -> Evidence:
     """The reader's fixed JAX ``train_step`` counts every layer loss once, in the loss and the
     gradient."""
-    from claims.reader_code.jax_train_step import FixedModel  # the page shows this file
-
-    return custom_step(lab, FixedModel, v, 1, 1)
+    # The page shows this file; a copy per model style, as a reader's program uses it one way.
+    fixed_model = reader_module(lab, "jax_train_step", copy=v.model).FixedModel
+    # A subclassed model's `call` here takes no `training`: the fix must not pass it one.
+    return custom_step(lab, fixed_model, v, 1, 1, training_arg=False)

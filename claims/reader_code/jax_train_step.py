@@ -3,7 +3,10 @@
 Copy this file as it is. Compile the model with a ``Loss`` object (not a string), e.g.
 ``model.compile(optimizer="sgd",
 loss=keras.losses.MeanSquaredError())``. ``sample_weight`` reaches the compiled loss only.
+Build the model as ``FixedModel(inputs, outputs)`` or subclass it with your own ``call``.
 """
+
+import inspect
 
 import jax
 import keras
@@ -11,8 +14,10 @@ import keras
 
 class FixedModel(keras.Model):
     def _loss_and_updates(self, tv, ntv, x, y, sample_weight):
+        # `training=True` only where `call` takes it (a subclass's `call(self, x)` may not).
+        kw = {"training": True} if "training" in inspect.signature(self.call).parameters else {}
         # The layer losses (add_loss terms and regularizers), computed from the traced weights.
-        y_pred, ntv, losses = self.stateless_call(tv, ntv, x, training=True, return_losses=True)
+        y_pred, ntv, losses = self.stateless_call(tv, ntv, x, return_losses=True, **kw)
         # The compiled loss alone (never self.compute_loss here), weighted like the built-in.
         loss = self.loss(y, y_pred, sample_weight=sample_weight)
         for term in losses:  # each layer loss once, unweighted
