@@ -53,9 +53,10 @@ OUTCOMES = (HOLDS, FAILS, REFUSES, UNTESTED)
 
 
 #: The axes a claim's sentence can cover, and their values, in the order they are run.
-#: *entry*: how the reader drives the model; *loss*: which kind of layer loss; *model*: how the
-#: model is written (``keras.Model(inputs, outputs)``, or a subclass whose ``call`` applies the
-#: layers: Keras traces them differently); *execution*: the default traced step (``tf.function``, ``jax.jit``; PyTorch's default is eager) or
+#: *entry*: how the reader drives the model; *loss*: which kind of layer loss; *model*: how
+#: the model is written (``keras.Model(inputs, outputs)``, or a subclass whose ``call``
+#: applies the layers: Keras builds and traces the two differently); *execution*: the default
+#: traced step (``tf.function``, ``jax.jit``; PyTorch's default is eager) or
 #: ``compile(run_eagerly=True)``.
 AXES: dict[str, tuple[str, ...]] = {
     "entry": (

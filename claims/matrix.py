@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from claims.builder import Builder, BuildError, tail
-from claims.catalog import HERE, Catalog, CatalogError, fingerprint, load_catalog_in
+from claims.catalog import HERE, RESULTS, Catalog, CatalogError, fingerprint, load_catalog_in
 from claims.grid import GRID, RELEASES_NAME, Env, GridError, discovered_lines, shard
 from claims.provenance import (
     AGREES,
@@ -230,8 +230,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner = Runner(catalog, folder, out, builder)
     print(f"running {len(envs)} environments with {args.jobs} jobs; uv {' '.join(builder.sources)}")
     began = time.perf_counter()
-    # Environments sharing a base run together, so each base is built once, early.
-    ordered = sorted(envs, key=lambda e: (e.base, e.id))
+    # The longest first (as last measured), so that no long one is left running alone at
+    # the end; unmeasured ones after them, those sharing a base together.
+    took = last_seconds(out, folder)
+    ordered = sorted(envs, key=lambda e: (-took.get(e.id, 0.0), e.base, e.id))
     rows: list[dict] = []
     try:
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
@@ -245,6 +247,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{status}: {', '.join(names)} (see {_show(out / 'logs')})")
     checked = 0 if args.no_check else check_committed(catalog, folder, [out])
     return 1 if bad or checked else 0
+
+
+def last_seconds(out: Path, folder: Path) -> dict[str, float]:
+    """How long each environment took last time: this folder's timings, else the committed
+    results' own clocks (only an order to run them in: nothing here is checked)."""
+    try:
+        timings = json.loads((out / "timings.json").read_text())
+        return {e: float(r["prepare"]) + float(r["run"]) for e, r in timings["envs"].items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        results = json.loads((folder / RESULTS.name).read_text())
+        return {e: float(r.get("seconds", 0.0)) for e, r in results["envs"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def _report(args, out: Path, builder: Builder, rows: list[dict], total: float) -> None:

@@ -219,8 +219,8 @@ def custom_step(
         w = want_w[-1]
         want_loss.append(mse(w) + loss_count * term.value(w) + frozen * term.value(W0))
         want_w.append(w - LR * (mse_grad(w) + grad_count * term.grad(w)))
-    applied = [(a - b) / LR for a, b in zip(weights, weights[1:])]  # noqa: B905 (Python 3.9)
-    sentence = [(a - b) / LR for a, b in zip(want_w, want_w[1:])]  # noqa: B905
+    applied = [(weights[n] - weights[n + 1]) / LR for n in range(2)]
+    sentence = [(want_w[n] - want_w[n + 1]) / LR for n in range(2)]
     return Evidence(
         holds=all(close(a, b) for a, b in zip(reported + applied, want_loss + sentence)),  # noqa: B905
         numbers={
