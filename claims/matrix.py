@@ -233,7 +233,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # The longest first (as last measured), so that no long one is left running alone at
     # the end; unmeasured ones after them, those sharing a base together.
     took = last_seconds(out, folder)
-    ordered = sorted(envs, key=lambda e: (-took.get(e.id, 0.0), e.base, e.id))
+    ordered = sorted(envs, key=lambda e: (-estimate(e, took, envs), e.base, e.id))
     rows: list[dict] = []
     try:
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
@@ -262,6 +262,15 @@ def last_seconds(out: Path, folder: Path) -> dict[str, float]:
         return {e: float(r.get("seconds", 0.0)) for e, r in results["envs"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
+
+
+def estimate(env: Env, took: dict[str, float], envs: list[Env]) -> float:
+    """An environment's last time; one never measured takes its line's mean (a new release
+    costs what its neighbours do, so it is not left to run alone at the end)."""
+    if env.id in took:
+        return took[env.id]
+    same_line = [took[e.id] for e in envs if e.line == env.line and e.id in took]
+    return sum(same_line) / len(same_line) if same_line else 0.0
 
 
 def _report(args, out: Path, builder: Builder, rows: list[dict], total: float) -> None:

@@ -211,6 +211,37 @@ def test_an_unreachable_index_is_one_clear_error(monkeypatch) -> None:
         releases.from_index({"keras": "keras"}, "http://127.0.0.1:9/simple", timeout=2)
 
 
+def test_the_longest_environments_start_first_and_new_ones_cost_their_lines_mean(
+    small, tmp_path: Path
+) -> None:
+    from claims import matrix
+
+    cat = catalog.load_catalog(*small)
+    envs = list(cat.envs.values())
+    out, folder = tmp_path / "out", tmp_path / "claims"
+    out.mkdir()
+    folder.mkdir()
+    # No timings yet: the committed results' own clocks give the order.
+    (folder / "results.json").write_text(
+        json.dumps({"envs": {"keras-3.12.4-jax": {"seconds": 9.0}, "tf_keras-2.21.0": {}}})
+    )
+    assert matrix.last_seconds(out, folder) == {"keras-3.12.4-jax": 9.0, "tf_keras-2.21.0": 0.0}
+    # A run's own timings win over them.
+    timings = {
+        "keras-3.12.4-jax": {"prepare": 1.0, "run": 10.0},
+        "keras-3.13.2-jax": {"prepare": 0.0, "run": 30.0},
+        "tf_keras-2.20.1": {"prepare": 2.0, "run": 58.0},
+    }
+    (out / "timings.json").write_text(json.dumps({"envs": timings}))
+    took = matrix.last_seconds(out, folder)
+    assert took["tf_keras-2.20.1"] == 60.0
+    order = sorted(envs, key=lambda e: -matrix.estimate(e, took, envs))
+    assert [e.id for e in order][:2] == ["tf_keras-2.20.1", "tf_keras-2.21.0"]  # mean: 60
+    assert matrix.estimate(cat.envs["keras-3.15.1-jax"], took, envs) == 20.5
+    (out / "timings.json").write_text("{not json")  # a broken file orders nothing wrongly
+    assert matrix.last_seconds(out, folder)["keras-3.12.4-jax"] == 9.0
+
+
 def test_shards_partition_the_grid_by_whole_bases() -> None:
     g = grid.load_grid()
     envs = list(g.envs.values())
