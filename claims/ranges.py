@@ -203,7 +203,7 @@ def parse_variant_filter(claim: Claim, text: str) -> tuple[str, ...]:
     if wrong or not values:
         raise ValueError(
             f"claim {claim.id!r} has no variant value {', '.join(map(repr, wrong)) or '(none)'}"
-            f" (its axes: {', '.join(sorted(known)) or 'none'})"
+            f" (its axis values: {', '.join(sorted(known)) or 'none'})"
         )
     return values
 

@@ -735,6 +735,36 @@ def test_export_is_rewritten_only_when_the_results_change(
     assert script.read_text().splitlines()[0] != before.splitlines()[0]
 
 
+def test_a_range_role_states_one_variants_outcome_or_says_where_its_filter_is_wrong(
+    make_app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sphinxext, "_reported", set())
+    src = tmp_path / "site"
+    src.mkdir()
+    (src / "conf.py").write_text('extensions = ["claims.sphinxext"]\n')
+    claim = "jax-custom-step-without-return-losses"
+    (src / "index.rst").write_text(
+        "Claims\n======\n\n"
+        f"Refused: :claim-refuses:`{claim}: fit, kernel_regularizer, functional`.\n\n"
+        f"Runs: :claim-holds:`{claim}: fit, kernel_regularizer, subclassed, default`.\n\n"
+        f"Wrong: :claim-holds:`{claim}: fit, evaluate`.\n"
+    )
+    app = make_app("html", srcdir=src)
+    app.build()
+    page = (Path(app.outdir) / "index.html").read_text()
+    cat = catalog.load_catalog()
+    results = provenance.load_results(cat)
+    for outcome, only in (
+        (catalog.REFUSES, ("fit", "kernel_regularizer", "functional")),
+        (catalog.HOLDS, ("fit", "kernel_regularizer", "subclassed", "default")),
+    ):
+        text = ranges.summary(cat, results, cat.claims[claim], outcome, only)
+        assert text and text in page
+    warnings = warnings_of(app)
+    assert "index.rst:8" in warnings and "no variant value 'evaluate'" in warnings, warnings
+    assert len(warnings.strip().splitlines()) == 1 and "Traceback" not in warnings
+
+
 def test_claim_labels_come_from_docutils_targets_and_follow_edits(make_app, tmp_path: Path) -> None:
     """A claim box is an explicit target: `ref` shows its title, and forgets a removed box."""
     src = tmp_path / "site"
