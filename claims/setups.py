@@ -59,17 +59,60 @@ def key_numbers(numbers: dict[str, Any]) -> str:
     return "; ".join(f"{k} = {format_number(numbers[k])}" for k in shown)
 
 
-def _named(variants: list[dict]) -> str:
-    """The variants of a group, by name."""
+def variant_groups(group: list[dict], every: list[dict]) -> list[str]:
+    """The variants of a group, named as briefly as the run allows: an axis every value of
+    which is in the group, for the same other values, is left out of the name.
+
+    ``fit · kernel_regularizer · functional`` stands for both of its executions when both are
+    in the group; ``train_on_batch`` for every variant run by it. The last axes are merged
+    first, so names keep the entry point and the loss kind where they can.
+    """
+    first = every[0]
+    # The claim's axis order, as its labels give it (the records store axes sorted by name).
+    labels = first["variant"].split(" · ")
+    names = sorted(first["axes"], key=lambda n: labels.index(first["axes"][n]))
+    values = {n: {v["axes"][n] for v in every} for n in names}
+    items = {tuple(v["axes"][n] for n in names) for v in group}
+    changed = True
+    while changed:  # merge along each axis while a whole axis is covered
+        changed = False
+        for i in reversed(range(len(names))):
+            rest: dict[tuple, set[str]] = {}
+            for item in items:
+                rest.setdefault(item[:i] + item[i + 1 :], set()).add(item[i])
+            for key, seen in rest.items():
+                if len(values[names[i]]) > 1 and seen == values[names[i]]:
+                    items -= {(*key[:i], value, *key[i:]) for value in seen}
+                    items.add((*key[:i], "", *key[i:]))
+                    changed = True
+
+    def first_run(item: tuple) -> int:  # named in the order the box lists the variants
+        return next(
+            n
+            for n, v in enumerate(every)
+            if all(x in ("", v["axes"][k]) for x, k in zip(item, names))  # noqa: B905
+        )
+
+    return [
+        " · ".join(x for x in item if x) or "every variant" for item in sorted(items, key=first_run)
+    ]
+
+
+def _named(variants: list[dict], every: list[dict] | None = None) -> str:
+    """The variants of a group, by name (merged where a whole axis is in the group)."""
+    if every and all(v.get("axes") for v in every) and len(every) > 1:
+        return ", ".join(variant_groups(variants, every))
     return ", ".join(v["variant"] for v in variants)
 
 
-def _said(outcome: str, variants: list[dict], detail: str = "") -> str:
+def _said(
+    outcome: str, variants: list[dict], detail: str = "", every: list[dict] | None = None
+) -> str:
     """One group of variants with one outcome: "holds under fit · default, …"."""
     word = {REFUSES: "Keras refuses", UNTESTED: "not tested"}.get(
         outcome, "holds" if outcome == HOLDS else "does not hold"
     )
-    text = f"{word} under {_named(variants)}"
+    text = f"{word} under {_named(variants, every)}"
     return f"{text} ({detail})" if detail and outcome in (REFUSES, UNTESTED) else text
 
 
@@ -94,15 +137,15 @@ def reader_line(claim: Claim, env: Env, results: dict) -> dict[str, str]:
     if len(variants) > 1 and len(odd) < len(variants):
         short = f"{outcome} in some variants"
         detail = res.get("detail") or shown.get("detail", "")
-        text = _said(outcome, odd, detail)
+        text = _said(outcome, odd, detail, variants)
         if outcome == REFUSES:
-            text = f"Keras refuses under {_named(odd)}: {detail}"
+            text = f"Keras refuses under {_named(odd, variants)}: {detail}"
         groups: dict[str, list[dict]] = {}
         for v in variants:
             if v["outcome"] != outcome:
                 groups.setdefault(v["outcome"], []).append(v)
         for other, group in groups.items():
-            text += "; " + _said(other, group, group[0].get("detail", ""))
+            text += "; " + _said(other, group, group[0].get("detail", ""), variants)
     elif outcome == REFUSES:
         which = f" in all {len(variants)} variants" if len(variants) > 1 else ""
         short = f"Keras refuses{which}"

@@ -642,8 +642,11 @@ def write_export(app: Any, exception: Exception | None) -> None:
     pages = claim_pages(app)
     where = hashlib.sha256(json.dumps(pages, sort_keys=True).encode()).hexdigest()
 
+    # The lines are worded by setups.py: a change there is a change of the data.
+    worded = _sha256_of(Path(setups.__file__))
+
     def stamp(source: str) -> str:
-        return f"// source-sha256 {source} {_sha256_of(pins)} {where} v{SETUPS_LAYOUT}\n"
+        return f"// source-sha256 {source} {_sha256_of(pins)} {where} {worded} v{SETUPS_LAYOUT}\n"
 
     try:
         source = export_source()

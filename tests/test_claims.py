@@ -733,6 +733,15 @@ def test_export_is_rewritten_only_when_the_results_change(
     app.config.pincite_pins = "pins.toml"
     sphinxext.write_export(app, None)
     assert script.read_text().splitlines()[0] != before.splitlines()[0]
+    # New wording of the reader's lines (setups.py) is new data too.
+    from claims import setups
+
+    worded = tmp_path / "setups.py"
+    worded.write_text(Path(setups.__file__).read_text() + "# reworded\n")
+    before = script.read_text()
+    monkeypatch.setattr(setups, "__file__", str(worded))
+    sphinxext.write_export(app, None)
+    assert script.read_text().splitlines()[0] != before.splitlines()[0]
 
 
 def test_a_range_role_states_one_variants_outcome_or_says_where_its_filter_is_wrong(
@@ -989,9 +998,41 @@ def test_a_line_names_every_variant_where_they_differ() -> None:
                 continue
             mixed += 1
             text = setups.reader_line(claim, env, results)["text"]
-            for v in res["variants"]:
-                assert v["variant"] in text, (claim.id, env.id, v["variant"], text)
+            every = res["variants"]
+            for outcome in {v["outcome"] for v in every}:
+                group = [v for v in every if v["outcome"] == outcome]
+                names = setups.variant_groups(group, every)
+                # The names cover exactly the group: each of its variants, and no other one.
+                for v in every:
+                    hits = [n for n in names if set(n.split(" · ")) <= set(v["axes"].values())]
+                    assert bool(hits) == (v in group), (claim.id, env.id, v["variant"], names)
+                for name in names:
+                    assert name in text, (claim.id, env.id, name, text)
     assert mixed  # the grid has such lines (the JAX train_step claims, at least)
+
+
+def test_a_group_of_variants_is_named_by_the_axes_it_does_not_cover_whole() -> None:
+    from claims import setups
+
+    def variant(entry: str, model: str, execution: str) -> dict:
+        axes = {"entry": entry, "execution": execution, "model": model}  # stored sorted
+        return {"variant": f"{entry} · {model} · {execution}", "axes": axes}
+
+    every = [
+        variant(e, m, x)
+        for e in ("fit", "train_on_batch")
+        for m in ("functional", "subclassed")
+        for x in ("default", "run_eagerly")
+    ]
+    refused = [
+        v for v in every if v["axes"]["entry"] == "fit" and v["axes"]["model"] == "functional"
+    ]
+    assert setups.variant_groups(refused, every) == ["fit · functional"]
+    rest = [v for v in every if v not in refused]
+    assert setups.variant_groups(rest, every) == ["fit · subclassed", "train_on_batch"]
+    assert setups.variant_groups(every, every) == ["every variant"]
+    one = [every[3]]
+    assert setups.variant_groups(one, every) == ["fit · subclassed · run_eagerly"]
 
 
 def test_a_box_on_another_page_is_linked_there_from_the_picker_data(make_app, tmp_path) -> None:
