@@ -203,7 +203,15 @@ class ClaimDirective(SphinxDirective):
             grouped: dict[tuple[str, str, str], list[str]] = {}
             for label, outcome, where, detail in differ:
                 grouped.setdefault((outcome, where, detail), []).append(label)
+            # Named by the axes a group does not cover whole, as the reader's line names them.
+            every = max(
+                (ranges.variants_of(claim, env, results) for env in catalog.envs.values()),
+                key=len,
+            )
             for (outcome, where, detail), labels in grouped.items():
+                if len(every) > 1 and all(label in every for label in labels):
+                    group = [every[label] for label in labels]
+                    labels = setups.variant_groups(group, list(every.values()))
                 item = nodes.paragraph()
                 for n, label in enumerate(labels):
                     if n:
@@ -696,7 +704,7 @@ def setup(app: Any) -> dict[str, Any]:
     # Bump env_version whenever the nodes this extension builds change: pages are re-read.
     return {
         "version": "2",
-        "env_version": 9,
+        "env_version": 10,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }
