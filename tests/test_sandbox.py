@@ -183,3 +183,31 @@ def test_a_relative_grid_folder_never_lands_inside_a_root_filesystem(
     assert made.root == fake.grid_dir.resolve() and made.logs.is_absolute()
     folder, _ = made.base_folder("stand-in")
     assert folder.is_absolute() and folder.is_relative_to(fake.grid_dir.resolve())
+
+
+def test_a_system_base_links_its_copies_to_uvs_cache_and_nothing_else(tmp_path: Path) -> None:
+    """Only byte-identical files of the same wheel, with the same mode, become links; the
+    cache's files keep their bytes, and a file that differs stays the base's own."""
+    wheel = tmp_path / "cache" / "archive-v0" / "abc"
+    site = tmp_path / "base" / "lib" / "python3.9" / "site-packages"
+    files = {"pkg/same.py": b"x = 1\n", "pkg/edited.py": b"y = 2\n", "pkg/mode.py": b"z = 3\n"}
+    for root in (wheel, site):
+        (root / "pkg").mkdir(parents=True)
+        (root / "pkg-1.0.dist-info").mkdir()
+        for rel, data in files.items():
+            (root / rel).write_bytes(data)
+        (root / "pkg-1.0.dist-info" / "RECORD").write_text(
+            "".join(f"{rel},,\n" for rel in files) + "../../../bin/tool,,\n"
+        )
+    (site / "pkg" / "edited.py").write_bytes(b"y = 3\n")  # the base's own change
+    (site / "pkg" / "mode.py").chmod(0o755)
+    (site / "pkg" / "local.py").write_bytes(b"x = 1\n")  # not in the RECORD
+
+    assert builder.link_to_cache(site, tmp_path / "cache") == (1, len(files["pkg/same.py"]))
+    assert (site / "pkg" / "same.py").samefile(wheel / "pkg" / "same.py")
+    for rel in ("pkg/edited.py", "pkg/mode.py", "pkg/local.py"):
+        assert (site / rel).stat().st_nlink == 1, rel
+    assert (wheel / "pkg" / "edited.py").read_bytes() == b"y = 2\n"
+    assert (wheel / "pkg" / "mode.py").stat().st_mode & 0o777 != 0o755
+    assert not list(site.rglob("*.link"))
+    assert builder.link_to_cache(site, tmp_path / "cache") == (0, 0)  # once is enough
