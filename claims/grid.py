@@ -146,6 +146,16 @@ class Grid:
                 best[key] = env
         return list(best.values())
 
+    def last_patches(self, envs: list[Env] | None = None) -> list[Env]:
+        """The last patch of each minor release of each line on each backend: the grid as
+        it ran before every patch did (among ``envs``, default all)."""
+        best: dict[tuple[str, str, tuple[int, ...]], Env] = {}
+        for env in self.envs.values() if envs is None else envs:
+            key = (env.line, env.backend, env.version.release[:2])
+            if key not in best or env.version > best[key].version:
+                best[key] = env
+        return [e for e in (self.envs.values() if envs is None else envs) if e in best.values()]
+
 
 def env_id(line: str, release: str, backend: str, backends: int) -> str:
     """``keras-3.14.1-jax``; a line with one backend omits it (``tf_keras-2.21.0``)."""

@@ -1,6 +1,7 @@
 """Run the release grid: build each base once with uv, lay releases over it, run the claims.
 
-    python -m claims.matrix run [--shard 2/4] [--only ENV ...] [--newest] [--jobs N] [--recorded]
+    python -m claims.matrix run [--shard 2/4] [--only ENV ...] [--last-patches] [--newest]
+                                [--jobs N] [--recorded]
     python -m claims.matrix merge [--out build/matrix ...] [--check]   # -> claims/results.json
     python -m claims.matrix prune [--grid-dir build/grid]   # bases the spec no longer names
 
@@ -184,13 +185,15 @@ class Runner:
 
 
 def select(catalog: Catalog, args: argparse.Namespace) -> list[Env]:
-    """The environments a run covers: --only, then --newest, then --shard, in that order."""
+    """The environments a run covers: --only, --last-patches, --newest, then --shard."""
     envs = list(catalog.envs.values())
     if args.only:
         unknown = sorted(set(args.only) - set(catalog.envs))
         if unknown:
             raise GridError(f"unknown environment(s) {unknown}; see claims/grid.toml")
         envs = [e for e in envs if e.id in args.only]
+    if args.last_patches:
+        envs = catalog.grid.last_patches(envs)
     if args.newest:
         envs = catalog.grid.newest(envs)
     if args.shard:
@@ -458,6 +461,11 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run environments of the grid")
     run.add_argument("--shard", help="I/N: run the I-th of N shards (whole bases per shard)")
     run.add_argument("--only", nargs="+", metavar="ENV", help="only these environment ids")
+    run.add_argument(
+        "--last-patches",
+        action="store_true",
+        help="only the last patch of each minor release per line and backend",
+    )
     run.add_argument(
         "--newest", action="store_true", help="only the newest release per line and backend"
     )

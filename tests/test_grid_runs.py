@@ -25,6 +25,7 @@ import pytest
 from filelock import FileLock
 
 from claims import builder, catalog, matrix, provenance
+from claims.grid import load_grid
 from conftest import make_wheel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -623,12 +624,21 @@ def test_a_missing_or_truncated_file_names_itself(fake: Grid) -> None:
 # 9. smaller
 def test_selection_flags_combine_and_refuse_nonsense(fake: Grid) -> None:
     cat = catalog.load_catalog_in(fake.claims)
-    args = argparse.Namespace(only=["keras-3.98.0"], newest=True, shard=None)
+    args = argparse.Namespace(only=["keras-3.98.0"], newest=True, shard=None, last_patches=True)
     assert [e.id for e in matrix.select(cat, args)] == ["keras-3.98.0"]  # --newest within --only
-    args = argparse.Namespace(only=None, newest=False, shard="2/2")
+    args = argparse.Namespace(only=None, newest=False, shard="2/2", last_patches=False)
     with pytest.raises(matrix.GridError, match="shard 2/2 is empty: the selection has 1 bases"):
         matrix.select(cat, args)
     assert "expected a whole number of at least 1, got '0'" in failed(fake.run("--jobs", "0"))
+
+
+def test_last_patches_keep_the_newest_patch_of_each_minor_per_line_and_backend() -> None:
+    spec = load_grid(releases={"keras": ["3.0.4", "3.0.5", "3.1.0", "3.1.1"], "tf_keras": []})
+    kept = {e.id for e in spec.last_patches()}
+    assert {"keras-3.0.5-jax", "keras-3.0.5-torch", "keras-3.1.1-tensorflow"} <= kept
+    assert not {e for e in kept if e.startswith(("keras-3.0.4-", "keras-3.1.0-"))}
+    assert {"tf.keras-2.5.3", "tf.keras-2.6.5"} <= kept and "tf.keras-2.5.2" not in kept
+    assert len(kept) == len(spec.envs) - 3 * 2 - 3  # 3.0.4, 3.1.0 on 3 backends; 2.5.0-2.5.2
 
 
 def test_an_error_in_the_grid_names_the_grid(fake: Grid) -> None:
