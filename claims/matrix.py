@@ -246,7 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             rows.extend(pool.map(runner.run_env, ordered))
     finally:
-        _report(args, out, builder, rows, time.perf_counter() - began)
+        _report(args, out, builder, rows, time.perf_counter() - began, catalog.envs)
     bad = [r for r in rows if r["status"] != AGREES]
     for status in (DISAGREES, BROKEN):
         names = [r["env"] for r in bad if r["status"] == status]
@@ -280,12 +280,34 @@ def estimate(env: Env, took: dict[str, float], envs: list[Env]) -> float:
     return sum(same_line) / len(same_line) if same_line else 0.0
 
 
-def _report(args, out: Path, builder: Builder, rows: list[dict], total: float) -> None:
+def by_line(rows: list[dict], envs: dict[str, Env]) -> dict[str, dict[str, float]]:
+    """Seconds spent per line and backend (``keras on jax``): environments, their summed,
+    mean and longest preparation plus run, so a slow line shows where the time goes."""
+    groups: dict[str, list[float]] = {}
+    for row in rows:
+        env = envs[row["env"]]
+        groups.setdefault(f"{env.line} on {env.backend}", []).append(row["prepare"] + row["run"])
+    return {
+        name: {
+            "environments": len(took),
+            "seconds": round(sum(took), 1),
+            "mean": round(sum(took) / len(took), 1),
+            "longest": round(max(took), 1),
+        }
+        for name, took in sorted(groups.items(), key=lambda kv: -sum(kv[1]))
+    }
+
+
+def _report(
+    args, out: Path, builder: Builder, rows: list[dict], total: float, envs: dict[str, Env]
+) -> None:
     """The timing report and summary, written however the run ended."""
+    lines = by_line(rows, envs)
     report = {
         "environments": len(rows),
         "jobs": args.jobs,
         "wall_seconds": round(total, 1),
+        "lines": lines,
         "installs": {k: round(v, 1) for k, v in sorted(builder.seconds.items())},
         "statuses": {s: sum(r["status"] == s for r in rows) for s in (AGREES, DISAGREES, BROKEN)},
         "envs": {
@@ -296,6 +318,11 @@ def _report(args, out: Path, builder: Builder, rows: list[dict], total: float) -
     name = f"timings-{args.shard.replace('/', 'of')}.json" if args.shard else "timings.json"
     failed = _write_json(out / name, report)
     installs = sum(builder.seconds.values())
+    for name, took in lines.items():
+        print(
+            f"{name:28} {took['environments']:4} environments {took['seconds']:8.0f} s "
+            f"(mean {took['mean']:.0f} s, longest {took['longest']:.0f} s)"
+        )
     print(
         f"{len(rows)} environments in {total:.0f} s wall ({installs:.0f} s of it installing "
         f"{len(builder.seconds)} bases and overlays); "

@@ -571,6 +571,11 @@ def test_a_failed_install_is_broken_and_the_rest_still_run(fake: Grid) -> None:
     assert "keras-3.99.0             agrees" in out
     timings = json.loads((fake.out / "timings.json").read_text())
     assert timings["statuses"] == {"agrees": 1, "disagrees": 0, "broken": 1}
+    (line,) = timings["lines"].values()  # one line on one backend: both environments
+    took = [r["prepare"] + r["run"] for r in timings["envs"].values()]
+    assert line["environments"] == 2 and line["longest"] == pytest.approx(max(took), abs=0.1)
+    assert line["seconds"] == pytest.approx(sum(took), abs=0.2)
+    assert f"{line['environments']:4} environments" in out
     assert not list(fake.grid_dir.glob("*/*.tmp"))  # the half-built base is gone
 
 
