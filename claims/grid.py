@@ -54,7 +54,8 @@ class Base:
     """A backend installed once; the environments that use it share its virtualenv.
 
     ``system``: the root filesystem it lives in (none: the host, with the grid's Python);
-    ``exclude_newer``: a date, so that its dependencies are those of its release's era.
+    ``exclude_newer``: a date, so that its dependencies are those of its release's era;
+    ``compile_cache``: its environments share JAX's persistent compilation cache in a run.
     """
 
     id: str
@@ -62,6 +63,7 @@ class Base:
     system: str | None = None
     python: str | None = None  # major.minor; default: the grid's
     exclude_newer: str | None = None
+    compile_cache: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,9 @@ def load_grid(path: Path = GRID, releases: dict[str, list[str]] | None = None) -
                 raise GridError(f"{path}: [base.{base_id}]: {exc}") from None
         if not reqs:
             raise GridError(f"{path}: [base.{base_id}]: 'requires' is empty")
-        system = raw.get("system")
+        system, compile_cache = raw.get("system"), raw.get("compile-cache", False)
+        if not isinstance(compile_cache, bool):
+            raise GridError(f"{path}: [base.{base_id}]: 'compile-cache' must be true or false")
         if system is not None and system not in systems:
             raise GridError(f"{path}: [base.{base_id}]: unknown system {system!r}")
         bases[base_id] = Base(
@@ -205,6 +209,7 @@ def load_grid(path: Path = GRID, releases: dict[str, list[str]] | None = None) -
             system=system,
             python=systems[system].python_version if system else None,
             exclude_newer=raw.get("exclude-newer"),
+            compile_cache=compile_cache,
         )
     lines, envs = {}, {}
     listed: dict[str, list[str]] | None = releases  # read from releases.json once, if needed

@@ -44,7 +44,7 @@ from claims.provenance import (
 )
 from claims.releases import ReleasesError, from_index, read_recorded
 from claims.run import DISAGREES_EXIT
-from claims.sandbox import SandboxError
+from claims.sandbox import SandboxError, remove_tree
 from pincite.atomic import write_atomic
 
 ROOT = HERE.parent
@@ -55,6 +55,8 @@ GRID_DIR = ROOT / "build" / "grid"
 #: with 4 on 2 cores; more only costs memory (6 at once: 3.3 GB).
 DEFAULT_JOBS = os.cpu_count() or 1
 OUT_DIR = ROOT / "build" / "matrix"
+#: Where a run keeps JAX's compiled programs, one folder per base that asks for it.
+COMPILE_CACHE = "compile-cache"
 
 
 def _show(path: Path) -> str:
@@ -112,6 +114,8 @@ class Runner:
             TF_NUM_INTRAOP_THREADS="1",
         )
         child_env.pop("KERAS_HOME", None)
+        if self.catalog.grid.bases[env.base].compile_cache:
+            child_env.update(compile_cache(self.out, env.base))
         record_path = self.out / f"{env.id}.json"
         command = [str(python), "-m", "claims.run", "--env", env.id, "--out", str(record_path)]
         command += ["--claims", str(self.folder), "--releases", str(self.out / RELEASES_NAME)]
@@ -233,6 +237,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CatalogError(failed)
     for env in envs:  # a record that is not this run's must never survive it
         (out / f"{env.id}.json").unlink(missing_ok=True)
+    for base in {env.base for env in envs}:  # every run compiles afresh (a shard owns its bases)
+        remove_tree(out / COMPILE_CACHE / base)
     builder = Builder(catalog.grid, Path(args.grid_dir), logs=out / "logs")
     runner = Runner(catalog, folder, out, builder)
     print(f"running {len(envs)} environments with {args.jobs} jobs; uv {' '.join(builder.sources)}")
@@ -254,6 +260,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{status}: {', '.join(names)} (see {_show(out / 'logs')})")
     checked = 0 if args.no_check else check_committed(catalog, folder, [out])
     return 1 if bad or checked else 0
+
+
+def compile_cache(out: Path, base: str) -> dict[str, str]:
+    """The variables that make a base's environments share JAX's persistent compilation cache
+    in this run's folder: every program, however small, is kept (the defaults keep only
+    those that took a second to compile)."""
+    return {
+        "JAX_COMPILATION_CACHE_DIR": str((out / COMPILE_CACHE / base).resolve()),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
 
 
 def last_seconds(out: Path, folder: Path) -> dict[str, float]:
@@ -318,9 +335,9 @@ def _report(
     name = f"timings-{args.shard.replace('/', 'of')}.json" if args.shard else "timings.json"
     failed = _write_json(out / name, report)
     installs = sum(builder.seconds.values())
-    for name, took in lines.items():
+    for line, took in lines.items():
         print(
-            f"{name:28} {took['environments']:4} environments {took['seconds']:8.0f} s "
+            f"{line:28} {took['environments']:4} environments {took['seconds']:8.0f} s "
             f"(mean {took['mean']:.0f} s, longest {took['longest']:.0f} s)"
         )
     print(

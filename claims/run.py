@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "platform": sysconfig.get_platform(),
         "versions": measured_versions(reported_names(catalog.grid, env)),
+        # Programs compiled by an earlier environment of the run, loaded from JAX's cache.
+        "compile_cache": bool(os.environ.get("JAX_COMPILATION_CACHE_DIR")),
         "seconds": round(time.perf_counter() - began, 3),
         "results": results,
     }

@@ -24,7 +24,7 @@ import packaging
 import pytest
 from filelock import FileLock
 
-from claims import builder, catalog, matrix, provenance
+from claims import builder, catalog, matrix, provenance, sandbox
 from claims.grid import load_grid
 from conftest import make_wheel
 
@@ -577,6 +577,34 @@ def test_a_failed_install_is_broken_and_the_rest_still_run(fake: Grid) -> None:
     assert line["seconds"] == pytest.approx(sum(took), abs=0.2)
     assert f"{line['environments']:4} environments" in out
     assert not list(fake.grid_dir.glob("*/*.tmp"))  # the half-built base is gone
+
+
+def test_only_a_base_that_asks_shares_a_compile_cache_and_each_run_starts_it_empty(
+    fake: Grid,
+) -> None:
+    fake.write_grid(
+        extra_base='[base.cached]\nrequires = ["jax==0.0.1", "packaging"]\ncompile-cache = true\n',
+        backends='{ "<3.99" = "cached", "" = "stand-in" }',
+    )
+    stale = fake.out / matrix.COMPILE_CACHE / "cached" / "from-an-earlier-run"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"an executable compiled by another run")
+    ok(fake.run("--no-check"))
+    cached = json.loads((fake.out / "keras-3.98.0.json").read_text())
+    plain = json.loads((fake.out / "keras-3.99.0.json").read_text())
+    assert (cached["compile_cache"], plain["compile_cache"]) == (True, False)
+    assert not stale.exists()
+    variables = matrix.compile_cache(fake.out, "cached")
+    assert Path(variables["JAX_COMPILATION_CACHE_DIR"]).is_relative_to(fake.out.resolve())
+    assert all(sandbox.KEPT.match(name) for name in variables)  # they reach a sandboxed run
+
+
+def test_compile_cache_must_be_a_boolean(fake: Grid) -> None:
+    fake.write_grid(extra_base='[base.cached]\nrequires = ["jax==0.0.1"]\ncompile-cache = "yes"\n')
+    out = failed(fake.run())
+    assert (
+        f"{fake.claims / 'grid.toml'}: [base.cached]: 'compile-cache' must be true or false" in out
+    )
 
 
 def test_a_killed_runs_leftovers_are_removed(fake: Grid) -> None:
