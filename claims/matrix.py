@@ -33,6 +33,7 @@ from pathlib import Path
 from claims.builder import Builder, BuildError, tail
 from claims.catalog import HERE, RESULTS, Catalog, CatalogError, fingerprint, load_catalog_in
 from claims.grid import GRID, RELEASES_NAME, Env, GridError, discovered_lines, shard
+from claims.preload import Preloader
 from claims.provenance import (
     AGREES,
     BROKEN,
@@ -55,6 +56,8 @@ GRID_DIR = ROOT / "build" / "grid"
 #: with 4 on 2 cores; more only costs memory (6 at once: 3.3 GB).
 DEFAULT_JOBS = os.cpu_count() or 1
 OUT_DIR = ROOT / "build" / "matrix"
+#: The module a Keras 3 release's backend is, which its base's server imports once.
+PRELOADED = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 #: Where a run keeps JAX's compiled programs, one folder per base that asks for it.
 COMPILE_CACHE = "compile-cache"
 
@@ -85,8 +88,16 @@ def read_record(path: Path) -> tuple[dict | None, str | None]:
 class Runner:
     """Runs environments of one claims folder into one output folder."""
 
-    def __init__(self, catalog: Catalog, folder: Path, out: Path, builder: Builder) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        folder: Path,
+        out: Path,
+        builder: Builder,
+        preloader: Preloader | None = None,
+    ) -> None:
         self.catalog, self.folder, self.out, self.builder = catalog, folder, out, builder
+        self.preloader = preloader
         self.current = fingerprint(folder)
 
     def run_env(self, env: Env) -> dict:
@@ -120,20 +131,9 @@ class Runner:
         command = [str(python), "-m", "claims.run", "--env", env.id, "--out", str(record_path)]
         command += ["--claims", str(self.folder), "--releases", str(self.out / RELEASES_NAME)]
         try:
-            # A base in a root filesystem of its own runs there: the repository, the claims
-            # folder and the overlay read-only, only the records' folder writable.
-            command, run_env = self.builder.command(
-                env.base,
-                command,
-                readable=(*(Path(p) for p in paths if Path(p).exists()), self.folder.resolve()),
-                writable=(self.out.resolve(),),
-                env=child_env,
-            )
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with log.open("w") as sink:
-                code = subprocess.run(
-                    command, stdout=sink, stderr=subprocess.STDOUT, env=run_env, check=False
-                ).returncode
+            code = self._forked(env, python, child_env, paths, command[3:], log)
+            if code is None:
+                code = self._fresh(env, command, paths, child_env, log)
         except (OSError, SandboxError) as exc:
             return self._row(env, BROKEN, began, prepared, f"cannot run {python}: {exc}")
         record, _unreadable = read_record(record_path)
@@ -150,6 +150,41 @@ class Runner:
             return self._row(env, DISAGREES, began, prepared, "; ".join(problems), log)
         why = "; ".join(problems) if problems else f"exit {code}: {tail(log)}"
         return self._row(env, BROKEN, began, prepared, why, log)
+
+    def _fresh(
+        self, env: Env, command: list[str], paths: list[str], child_env: dict, log: Path
+    ) -> int:
+        """Run an environment in a process of its own; its exit status."""
+        # A base in a root filesystem of its own runs there: the repository, the claims
+        # folder and the overlay read-only, only the records' folder writable.
+        command, run_env = self.builder.command(
+            env.base,
+            command,
+            readable=(*(Path(p) for p in paths if Path(p).exists()), self.folder.resolve()),
+            writable=(self.out.resolve(),),
+            env=child_env,
+        )
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w") as sink:
+            return subprocess.run(
+                command, stdout=sink, stderr=subprocess.STDOUT, env=run_env, check=False
+            ).returncode
+
+    def _forked(
+        self, env: Env, python: Path, child_env: dict, paths: list[str], argv: list[str], log: Path
+    ) -> int | None:
+        """Run a Keras release laid over a host base in a fork of that base's interpreter with
+        its backend imported (see `claims.preload`); None where that does not apply."""
+        module = PRELOADED.get(env.backend)
+        if self.preloader is None or module is None or not env.overlay:
+            return None
+        if self.catalog.grid.bases[env.base].system:
+            return None  # a root filesystem's interpreter runs in its sandbox, afresh
+        overlay, shared = paths[:1], paths[1:]  # the release's folder; the repository's
+        log.parent.mkdir(parents=True, exist_ok=True)
+        return self.preloader.run(
+            python, module, dict(child_env, PYTHONPATH=os.pathsep.join(shared)), argv, overlay, log
+        )
 
     def _row(
         self,
@@ -240,7 +275,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for base in {env.base for env in envs}:  # every run compiles afresh (a shard owns its bases)
         remove_tree(out / COMPILE_CACHE / base)
     builder = Builder(catalog.grid, Path(args.grid_dir), logs=out / "logs")
-    runner = Runner(catalog, folder, out, builder)
+    preloader = None if args.fresh else Preloader(out / "logs")
+    runner = Runner(catalog, folder, out, builder, preloader)
     print(f"running {len(envs)} environments with {args.jobs} jobs; uv {' '.join(builder.sources)}")
     began = time.perf_counter()
     # The longest first (as last measured), so that no long one is left running alone at
@@ -252,6 +288,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             rows.extend(pool.map(runner.run_env, ordered))
     finally:
+        if preloader:
+            preloader.close()
         _report(args, out, builder, rows, time.perf_counter() - began, catalog.envs)
     bad = [r for r in rows if r["status"] != AGREES]
     for status in (DISAGREES, BROKEN):
@@ -512,6 +550,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument(
         "--newest", action="store_true", help="only the newest release per line and backend"
+    )
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start every environment's interpreter afresh (no fork of a preloaded backend)",
     )
     run.add_argument(
         "--jobs",

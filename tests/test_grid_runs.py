@@ -118,12 +118,23 @@ def reported_loss(lab):
 '''
 
 
+#: The stand-in backend; it notes each import when asked, to count the interpreters.
+JAX_INIT = b"""import os
+__version__ = "0.0.1"
+if os.environ.get("FAKE_IMPORT_LOG"):
+    with open(os.environ["FAKE_IMPORT_LOG"], "a") as log:
+        log.write(f"{os.getpid()}\\n")
+"""
+
+
 def keras_wheel(version: str, loss: float) -> tuple[str, bytes]:
     """A stand-in Keras release that reports ``loss`` (and crashes on request)."""
     init = (
         f'import os\n__version__ = "{version}"\n'
         'if os.environ.get("FAKE_KERAS_CRASH"):\n'
         '    raise ImportError("cannot import name Trainer from keras.src.trainers")\n'
+        'if os.environ.get("FAKE_KERAS_SEGFAULT"):\n'
+        "    import signal; os.kill(os.getpid(), signal.SIGSEGV)\n"
         f"def reported_loss():\n    return {loss}\n"
     )
     return make_wheel("keras", version, {"keras/__init__.py": init.encode()})
@@ -158,7 +169,7 @@ class Grid:
                 "jax",
                 "0.0.1",
                 {
-                    "jax/__init__.py": b'__version__ = "0.0.1"\n',
+                    "jax/__init__.py": JAX_INIT,
                     f"jax/__pycache__/__init__.{sys.implementation.cache_tag}.pyc": b"stale",
                 },
             ),
@@ -329,6 +340,63 @@ def test_a_crash_is_broken_not_disagrees_and_leaves_no_old_record(fake: Grid) ->
     assert record["status"] == "broken"
     assert "broken when it ran" in failed(fake.merge("--check"))
     assert "broken when it ran" in failed(fake.merge())
+
+
+def test_releases_over_one_base_fork_from_one_interpreter_that_imported_the_backend(
+    fake: Grid,
+) -> None:
+    imports = fake.tmp / "imports.log"
+    ok(fake.run("--no-check", env={"FAKE_IMPORT_LOG": str(imports)}))
+    (server,) = set(imports.read_text().split())  # one import for both releases
+    for release, loss in (("3.98.0", 7.0), ("3.99.0", 9.5)):  # each saw its own Keras only
+        record = json.loads((fake.out / f"keras-{release}.json").read_text())
+        assert (record["status"], record["versions"]["keras"]) == ("agrees", release)
+        numbers = record["results"]["reported-loss"]["variants"][0]["numbers"]
+        assert numbers["reported loss"] == loss
+        assert re.search(
+            r"ok +keras-" + re.escape(release),
+            (fake.out / "logs" / f"keras-{release}.log").read_text(),
+        )
+    assert not Path(f"/proc/{server}").exists()  # the server ended with the run
+    imports.unlink()
+    ok(fake.run("--no-check", "--fresh", env={"FAKE_IMPORT_LOG": str(imports)}))
+    assert len(set(imports.read_text().split())) == 2
+
+
+def test_a_fork_that_dies_without_answering_is_broken_and_the_next_still_runs(fake: Grid) -> None:
+    out = failed(fake.run("--only", "keras-3.99.0", env={"FAKE_KERAS_SEGFAULT": "1"}))
+    assert "keras-3.99.0             BROKEN" in out and "exit -1:" in out
+    ok(fake.run("--only", "keras-3.99.0"))
+
+
+def test_a_server_ends_when_its_runner_is_killed(tmp_path: Path) -> None:
+    runner = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from claims.preload import Preloader\n"
+        "preloader = Preloader(Path(sys.argv[1]))\n"
+        "assert preloader.start(Path(sys.executable), 'json', dict(os.environ))\n"
+        "print(*preloader.pids(), flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]))
+    proc = subprocess.run(
+        [sys.executable, "-c", runner, str(tmp_path)], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == -9, proc.stderr
+    (pid,) = proc.stdout.split()
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
+
+
+def _alive(pid: str) -> bool:
+    """Whether a process is running (a zombie nobody reaped has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_a_setup_failure_is_not_tested_never_does_not_hold(fake: Grid) -> None:

@@ -1,0 +1,193 @@
+"""Environments forked from one interpreter per base that has already imported its backend.
+
+Importing TensorFlow or torch costs every environment 3-4 s of CPU, a tenth of the grid; every
+Keras 3 release over a base imports the same backend from the same folder. So the runner
+starts, per base, one server in the base's own interpreter::
+
+    python -m claims.preload SOCKET MODULE
+
+which imports MODULE (``tensorflow``, ``jax``, ``torch``: never Keras, never a claim), then
+forks once per environment: the fork puts the release's overlay first on ``sys.path``, as
+``PYTHONPATH`` would, and runs ``claims.run`` exactly as ``python -m claims.run`` does, its
+output in the environment's log, and answers its exit status. A reader's script that starts
+with ``import tensorflow as tf`` does the same imports in the same order. The server holds no
+thread when it forks (the runner gives it ``OMP_NUM_THREADS=1``), and it exits as soon as its
+standard input closes: when the runner ends or is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import traceback
+from pathlib import Path
+
+#: What the server prints once its module is imported and it listens.
+READY = "ready"
+#: How long a server may take to import its backend before the runner gives up on it.
+START_SECONDS = 120.0
+
+
+def serve(address: str, module: str) -> None:
+    """Import ``module``, then fork one environment per connection until stdin closes."""
+    importlib.import_module(module)  # the one import the base's environments share
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the forks
+    print(READY, flush=True)
+    stdin = sys.stdin.fileno()
+    while True:
+        ready, _, _ = select.select([listener, stdin], [], [])
+        if stdin in ready and not os.read(stdin, 1):
+            return  # the runner is gone
+        if listener in ready:
+            conn, _ = listener.accept()
+            if os.fork() == 0:
+                listener.close()
+                os._exit(_environment(conn))
+            conn.close()
+
+
+def _environment(conn: socket.socket) -> int:
+    """In the fork: run one environment as ``python -m claims.run`` would; its exit status."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    code = 1
+    try:
+        request = json.loads(conn.makefile("r").readline())
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        # Where PYTHONPATH would have put the overlay: right after the working folder.
+        sys.path[1:1] = [p for p in request["path"] if p not in sys.path]
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            [*request["path"], os.environ.get("PYTHONPATH", "")]
+        ).rstrip(os.pathsep)
+        importlib.invalidate_caches()
+        from claims import run
+
+        sys.argv = [run.__file__, *request["argv"]]
+        code = _exit_status(run.main, request["argv"])
+    except BaseException:  # the log must say why, whatever it was
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        with contextlib.suppress(OSError):  # the runner gave up waiting: nothing to tell
+            conn.sendall((json.dumps({"exit": code}) + "\n").encode())
+    return code
+
+
+def _exit_status(main, argv: list[str]) -> int:
+    """What ``sys.exit(main(argv))`` would leave as the process's exit status."""
+    try:
+        result = main(argv)
+    except SystemExit as exc:
+        result = exc.code
+    if result is None:
+        return 0
+    if isinstance(result, int):
+        return result & 0xFF
+    print(result, file=sys.stderr)
+    return 1
+
+
+class Preloader:
+    """The runner's side: one server per (interpreter, module, environment variables)."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self._folder = Path(tempfile.mkdtemp(prefix="grid-preload-"))  # short: a socket path
+        self._servers: dict[tuple, tuple[subprocess.Popen, str] | None] = {}
+        self._lock = threading.Lock()
+
+    def run(
+        self,
+        python: Path,
+        module: str,
+        env: dict[str, str],
+        argv: list[str],
+        path: list[str],
+        log: Path,
+    ) -> int | None:
+        """Run ``claims.run argv`` in a fork with ``path`` first; its exit status (-1: the
+        fork died without answering), or None when no server could start (run it afresh)."""
+        server = self.start(python, module, env)
+        if server is None:
+            return None
+        request = {"argv": argv, "path": path, "log": str(log)}
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(server)
+            conn.sendall((json.dumps(request) + "\n").encode())
+            reply = conn.makefile("r").readline()
+        return int(json.loads(reply)["exit"]) if reply else -1
+
+    def start(self, python: Path, module: str, env: dict[str, str]) -> str | None:
+        """The address of the server for this interpreter and environment, started once."""
+        key = (str(python), module, tuple(sorted(env.items())))
+        with self._lock:
+            if key not in self._servers:
+                self._servers[key] = self._start(python, module, env, len(self._servers))
+            started = self._servers[key]
+        return started[1] if started else None
+
+    def _start(
+        self, python: Path, module: str, env: dict[str, str], n: int
+    ) -> tuple[subprocess.Popen, str] | None:
+        address = str(self._folder / f"{n}.sock")
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / f"preload-{n}-{module}.log").open("w") as sink:
+            proc = subprocess.Popen(
+                [str(python), "-m", "claims.preload", address, module],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=sink,
+                env=env,
+                text=True,
+            )
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], START_SECONDS)
+        if ready and proc.stdout.readline().strip() == READY:
+            return proc, address
+        _stop(proc)
+        return None
+
+    def pids(self) -> list[int]:
+        """The process ids of the servers running."""
+        with self._lock:
+            return [started[0].pid for started in self._servers.values() if started]
+
+    def close(self) -> None:
+        """Stop every server (the forks still running finish on their own) and its sockets."""
+        with self._lock:
+            for started in self._servers.values():
+                if started:
+                    _stop(started[0])
+            self._servers.clear()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Close a server's stdin, which ends it; kill it if it does not end."""
+    try:
+        if proc.stdin:
+            proc.stdin.close()
+        proc.wait(timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        proc.kill()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], sys.argv[2])
