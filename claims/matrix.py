@@ -33,7 +33,7 @@ from pathlib import Path
 from claims.builder import Builder, BuildError, tail
 from claims.catalog import HERE, RESULTS, Catalog, CatalogError, fingerprint, load_catalog_in
 from claims.grid import GRID, RELEASES_NAME, Env, GridError, discovered_lines, shard
-from claims.preload import Preloader
+from claims.preload import PRELOADED_VARIABLE, Preloader
 from claims.provenance import (
     AGREES,
     BROKEN,
@@ -125,6 +125,7 @@ class Runner:
             TF_NUM_INTRAOP_THREADS="1",
         )
         child_env.pop("KERAS_HOME", None)
+        child_env.pop(PRELOADED_VARIABLE, None)  # only a fork of a server may say it is one
         if self.catalog.grid.bases[env.base].compile_cache:
             child_env.update(compile_cache(self.out, env.base))
         record_path = self.out / f"{env.id}.json"

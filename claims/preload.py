@@ -34,6 +34,8 @@ from pathlib import Path
 
 #: What the server prints once its module is imported and it listens.
 READY = "ready"
+#: Set in a fork to the module its server imported, so that the record can say so.
+PRELOADED_VARIABLE = "GRID_PRELOADED"
 #: How long a server may take to import its backend before the runner gives up on it.
 START_SECONDS = 120.0
 
@@ -55,6 +57,7 @@ def serve(address: str, module: str) -> None:
             conn, _ = listener.accept()
             if os.fork() == 0:
                 listener.close()
+                os.environ[PRELOADED_VARIABLE] = module
                 os._exit(_environment(conn))
             conn.close()
 

@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         "versions": measured_versions(reported_names(catalog.grid, env)),
         # Programs compiled by an earlier environment of the run, loaded from JAX's cache.
         "compile_cache": bool(os.environ.get("JAX_COMPILATION_CACHE_DIR")),
+        # Forked from a server that had imported this module (`claims.preload`), or afresh.
+        "preloaded": os.environ.get("GRID_PRELOADED"),
         "seconds": round(time.perf_counter() - began, 3),
         "results": results,
     }

@@ -351,6 +351,7 @@ def test_releases_over_one_base_fork_from_one_interpreter_that_imported_the_back
     for release, loss in (("3.98.0", 7.0), ("3.99.0", 9.5)):  # each saw its own Keras only
         record = json.loads((fake.out / f"keras-{release}.json").read_text())
         assert (record["status"], record["versions"]["keras"]) == ("agrees", release)
+        assert record["preloaded"] == "jax"
         numbers = record["results"]["reported-loss"]["variants"][0]["numbers"]
         assert numbers["reported loss"] == loss
         assert re.search(
@@ -359,8 +360,13 @@ def test_releases_over_one_base_fork_from_one_interpreter_that_imported_the_back
         )
     assert not Path(f"/proc/{server}").exists()  # the server ended with the run
     imports.unlink()
-    ok(fake.run("--no-check", "--fresh", env={"FAKE_IMPORT_LOG": str(imports)}))
+    ok(
+        fake.run(
+            "--no-check", "--fresh", env={"FAKE_IMPORT_LOG": str(imports), "GRID_PRELOADED": "x"}
+        )
+    )
     assert len(set(imports.read_text().split())) == 2
+    assert json.loads((fake.out / "keras-3.99.0.json").read_text())["preloaded"] is None
 
 
 def test_a_fork_that_dies_without_answering_is_broken_and_the_next_still_runs(fake: Grid) -> None:
