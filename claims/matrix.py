@@ -56,8 +56,11 @@ GRID_DIR = ROOT / "build" / "grid"
 #: with 4 on 2 cores; more only costs memory (6 at once: 3.3 GB).
 DEFAULT_JOBS = os.cpu_count() or 1
 OUT_DIR = ROOT / "build" / "matrix"
-#: The module a Keras 3 release's backend is, which its base's server imports once.
-PRELOADED = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+#: The backends a server imports once for every Keras 3 release over its base. Not
+#: TensorFlow: its own import finds Keras on ``sys.path`` (``keras``, or ``tf_keras`` under
+#: TF_USE_LEGACY_KERAS) and keeps that folder in ``tensorflow.__path__``, so it must import
+#: after the release's folder is on the path, in a process of the release's own.
+PRELOADED = {"jax": "jax", "torch": "torch"}
 #: Where a run keeps JAX's compiled programs, one folder per base that asks for it.
 COMPILE_CACHE = "compile-cache"
 

@@ -1,16 +1,17 @@
 """Environments forked from one interpreter per base that has already imported its backend.
 
-Importing TensorFlow or torch costs every environment 3-4 s of CPU, a tenth of the grid; every
-Keras 3 release over a base imports the same backend from the same folder. So the runner
-starts, per base, one server in the base's own interpreter::
+Importing torch and Keras costs an environment about 4 of its 6 s of CPU; every Keras 3
+release over a base imports the same backend from the same folder. So the runner starts, per
+base, one server in the base's own interpreter::
 
     python -m claims.preload SOCKET MODULE
 
-which imports MODULE (``tensorflow``, ``jax``, ``torch``: never Keras, never a claim), then
+which imports MODULE (``jax`` or ``torch``: never Keras, never a claim; see
+`claims.matrix.PRELOADED` for why not TensorFlow), then
 forks once per environment: the fork puts the release's overlay first on ``sys.path``, as
 ``PYTHONPATH`` would, and runs ``claims.run`` exactly as ``python -m claims.run`` does, its
 output in the environment's log, and answers its exit status. A reader's script that starts
-with ``import tensorflow as tf`` does the same imports in the same order. The server holds no
+with ``import torch`` does the same imports in the same order. The server holds no
 thread when it forks (the runner gives it ``OMP_NUM_THREADS=1``), and it exits as soon as its
 standard input closes: when the runner ends or is killed.
 """
