@@ -126,6 +126,9 @@ class Runner:
             TF_CPP_MIN_LOG_LEVEL="3",
             OMP_NUM_THREADS="1",
             TF_NUM_INTRAOP_THREADS="1",
+            # A refusal's text may show a set (Keras lists the allowed values): the same
+            # order on every run, so that re-measuring a release reproduces its record.
+            PYTHONHASHSEED="0",
         )
         child_env.pop("KERAS_HOME", None)
         child_env.pop(PRELOADED_VARIABLE, None)  # only a fork of a server may say it is one
