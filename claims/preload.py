@@ -4,16 +4,16 @@ Importing torch and Keras costs an environment about 4 of its 6 s of CPU; every 
 release over a base imports the same backend from the same folder. So the runner starts, per
 base, one server in the base's own interpreter::
 
-    python -m claims.preload SOCKET MODULE
+    python -m claims.preload NAME MODULE
 
 which imports MODULE (``jax`` or ``torch``: never Keras, never a claim; see
-`claims.matrix.PRELOADED` for why not TensorFlow), then
-forks once per environment: the fork puts the release's overlay first on ``sys.path``, as
-``PYTHONPATH`` would, and runs ``claims.run`` exactly as ``python -m claims.run`` does, its
-output in the environment's log, and answers its exit status. A reader's script that starts
-with ``import torch`` does the same imports in the same order. The server holds no
-thread when it forks (the runner gives it ``OMP_NUM_THREADS=1``), and it exits as soon as its
-standard input closes: when the runner ends or is killed.
+`claims.matrix.PRELOADED` for why not TensorFlow), listens on the abstract Unix socket NAME
+(nothing on disk) and forks once per connection, one environment each: the fork puts the
+release's overlay first on ``sys.path``, as ``PYTHONPATH`` would, runs ``claims.run`` exactly
+as ``python -m claims.run`` does, its output in the environment's log, and answers its exit
+status. A reader's script that starts with ``import torch`` does the same imports in the same
+order. The server holds no thread when it forks (the runner gives it ``OMP_NUM_THREADS=1``),
+and it exits as soon as its standard input closes: when the runner ends or is killed.
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ import contextlib
 import importlib
 import json
 import os
+import secrets
 import select
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import traceback
 from pathlib import Path
@@ -41,11 +40,11 @@ PRELOADED_VARIABLE = "GRID_PRELOADED"
 START_SECONDS = 120.0
 
 
-def serve(address: str, module: str) -> None:
+def serve(name: str, module: str) -> None:
     """Import ``module``, then fork one environment per connection until stdin closes."""
     importlib.import_module(module)  # the one import the base's environments share
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(address)
+    listener.bind(_abstract(name))
     listener.listen()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the forks
     print(READY, flush=True)
@@ -112,7 +111,7 @@ class Preloader:
 
     def __init__(self, logs: Path) -> None:
         self.logs = logs
-        self._folder = Path(tempfile.mkdtemp(prefix="grid-preload-"))  # short: a socket path
+        self._prefix = f"grid-preload-{os.getpid()}-{secrets.token_hex(4)}"
         self._servers: dict[tuple, tuple[subprocess.Popen, str] | None] = {}
         self._lock = threading.Lock()
 
@@ -149,11 +148,11 @@ class Preloader:
     def _start(
         self, python: Path, module: str, env: dict[str, str], n: int
     ) -> tuple[subprocess.Popen, str] | None:
-        address = str(self._folder / f"{n}.sock")
+        name = f"{self._prefix}-{n}"
         self.logs.mkdir(parents=True, exist_ok=True)
         with (self.logs / f"preload-{n}-{module}.log").open("w") as sink:
             proc = subprocess.Popen(
-                [str(python), "-m", "claims.preload", address, module],
+                [str(python), "-m", "claims.preload", name, module],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=sink,
@@ -163,7 +162,7 @@ class Preloader:
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], START_SECONDS)
         if ready and proc.stdout.readline().strip() == READY:
-            return proc, address
+            return proc, _abstract(name)
         _stop(proc)
         return None
 
@@ -173,13 +172,17 @@ class Preloader:
             return [started[0].pid for started in self._servers.values() if started]
 
     def close(self) -> None:
-        """Stop every server (the forks still running finish on their own) and its sockets."""
+        """Stop every server (the forks still running finish on their own)."""
         with self._lock:
             for started in self._servers.values():
                 if started:
                     _stop(started[0])
             self._servers.clear()
-        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _abstract(name: str) -> str:
+    """A socket address in Linux's abstract namespace: no file to leave behind, ever."""
+    return "\0" + name
 
 
 def _stop(proc: subprocess.Popen) -> None:
