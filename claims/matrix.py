@@ -60,7 +60,7 @@ OUT_DIR = ROOT / "build" / "matrix"
 #: TensorFlow: its own import finds Keras on ``sys.path`` (``keras``, or ``tf_keras`` under
 #: TF_USE_LEGACY_KERAS) and keeps that folder in ``tensorflow.__path__``, so it must import
 #: after the release's folder is on the path, in a process of the release's own.
-PRELOADED = {"jax": "jax", "torch": "torch"}
+PRELOADED = frozenset({"jax", "torch"})
 #: Where a run keeps JAX's compiled programs, one folder per base that asks for it.
 COMPILE_CACHE = "compile-cache"
 
@@ -138,6 +138,7 @@ class Runner:
         command = [str(python), "-m", "claims.run", "--env", env.id, "--out", str(record_path)]
         command += ["--claims", str(self.folder), "--releases", str(self.out / RELEASES_NAME)]
         try:
+            log.parent.mkdir(parents=True, exist_ok=True)
             code = self._forked(env, python, child_env, paths, command[3:], log)
             if code is None:
                 code = self._fresh(env, command, paths, child_env, log)
@@ -171,7 +172,6 @@ class Runner:
             writable=(self.out.resolve(),),
             env=child_env,
         )
-        log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("w") as sink:
             return subprocess.run(
                 command, stdout=sink, stderr=subprocess.STDOUT, env=run_env, check=False
@@ -182,15 +182,18 @@ class Runner:
     ) -> int | None:
         """Run a Keras release laid over a host base in a fork of that base's interpreter with
         its backend imported (see `claims.preload`); None where that does not apply."""
-        module = PRELOADED.get(env.backend)
-        if self.preloader is None or module is None or not env.overlay:
+        if self.preloader is None or env.backend not in PRELOADED or not env.overlay:
             return None
         if self.catalog.grid.bases[env.base].system:
             return None  # a root filesystem's interpreter runs in its sandbox, afresh
         overlay, shared = paths[:1], paths[1:]  # the release's folder; the repository's
-        log.parent.mkdir(parents=True, exist_ok=True)
         return self.preloader.run(
-            python, module, dict(child_env, PYTHONPATH=os.pathsep.join(shared)), argv, overlay, log
+            python,
+            env.backend,
+            dict(child_env, PYTHONPATH=os.pathsep.join(shared)),
+            argv,
+            overlay,
+            log,
         )
 
     def _row(
