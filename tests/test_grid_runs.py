@@ -10,6 +10,7 @@ the published results.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import marshal
 import os
@@ -115,7 +116,18 @@ def reported_loss(lab):
         raise RuntimeError("the harness broke before reaching the claim")
     value = lab.keras.reported_loss()
     detail = str(set("abcdefgh")) if os.environ.get("FAKE_SET_DETAIL") else ""
-    return Evidence(value == 9.5, {"reported loss": value, "compiled + term": 9.5}, detail)
+    numbers = {"reported loss": value, "compiled + term": 9.5}
+    if os.environ.get("FAKE_GC"):  # how the claim's own objects are collected
+        import gc
+        numbers.update(enabled=gc.isenabled(), threshold=list(gc.get_threshold()),
+                       frozen=gc.get_freeze_count(), keras_frozen=_frozen(lab.keras))
+    return Evidence(value == 9.5, numbers, detail)
+
+
+def _frozen(obj):
+    """Whether ``obj`` is in the permanent generation (`gc.freeze`), seen by no collection."""
+    import gc
+    return gc.is_tracked(obj) and not any(o is obj for o in gc.get_objects())
 '''
 
 
@@ -368,6 +380,17 @@ def test_releases_over_one_base_fork_from_one_interpreter_that_imported_the_back
     )
     assert len(set(imports.read_text().split())) == 2
     assert json.loads((fake.out / "keras-3.99.0.json").read_text())["preloaded"] is None
+
+
+@pytest.mark.parametrize("how", ["--fresh", "--jobs=1"])
+def test_claims_run_with_the_default_collector_and_the_imports_frozen(fake: Grid, how: str) -> None:
+    ok(fake.run("--only", "keras-3.99.0", "--no-check", how, env={"FAKE_GC": "1"}))
+    record = json.loads((fake.out / "keras-3.99.0.json").read_text())
+    numbers = record["results"]["reported-loss"]["variants"][0]["numbers"]
+    assert numbers["enabled"] is True
+    assert numbers["threshold"] == list(gc.get_threshold())  # this interpreter's defaults
+    assert numbers["frozen"] > 1000  # the imports: Keras and everything before it
+    assert numbers["keras_frozen"] is True
 
 
 def test_a_text_showing_a_set_is_the_same_on_every_run_forked_or_afresh(fake: Grid) -> None:
