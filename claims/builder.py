@@ -623,10 +623,12 @@ class Builder:
     def _tree_problem(site: Path, folder: Path) -> str | None:
         """`tree_problem`, trusting the statuses ``folder`` kept, and keeping the new ones."""
         stamp = folder / VERIFIED
+        kept = read_verified(stamp)
         statuses: dict[str, list[int]] = {}
-        problem = tree_problem(site, read_verified(stamp), statuses)
+        problem = tree_problem(site, kept, statuses)
         if problem is None:
-            write_atomic(stamp, json.dumps(statuses, sort_keys=True).encode())
+            if statuses != kept:  # a warm run changes nothing: no rewrite of 2 MB per base
+                write_atomic(stamp, json.dumps(statuses, sort_keys=True).encode())
         else:
             stamp.unlink(missing_ok=True)  # a broken folder is rebuilt: nothing to trust
         return problem
