@@ -234,13 +234,16 @@ class Runner:
 
 
 def select(catalog: Catalog, args: argparse.Namespace) -> list[Env]:
-    """The environments a run covers: --only, --last-patches, --newest, then --shard."""
+    """The environments a run covers: --only, --on-host, --last-patches, --newest, then
+    --shard."""
     envs = list(catalog.envs.values())
     if args.only:
         unknown = sorted(set(args.only) - set(catalog.envs))
         if unknown:
             raise GridError(f"unknown environment(s) {unknown}; see claims/grid.toml")
         envs = [e for e in envs if e.id in args.only]
+    if args.on_host:
+        envs = [e for e in envs if not catalog.grid.bases[e.base].system]
     if args.last_patches:
         envs = catalog.grid.last_patches(envs)
     if args.newest:
@@ -557,6 +560,11 @@ def main(argv: list[str] | None = None) -> int:
         "--last-patches",
         action="store_true",
         help="only the last patch of each minor release per line and backend",
+    )
+    run.add_argument(
+        "--on-host",
+        action="store_true",
+        help="only environments whose base runs on this machine's Python (no root filesystem)",
     )
     run.add_argument(
         "--newest", action="store_true", help="only the newest release per line and backend"

@@ -766,12 +766,27 @@ def test_a_missing_or_truncated_file_names_itself(fake: Grid) -> None:
 # 9. smaller
 def test_selection_flags_combine_and_refuse_nonsense(fake: Grid) -> None:
     cat = catalog.load_catalog_in(fake.claims)
-    args = argparse.Namespace(only=["keras-3.98.0"], newest=True, shard=None, last_patches=True)
+    args = argparse.Namespace(
+        only=["keras-3.98.0"], on_host=False, newest=True, shard=None, last_patches=True
+    )
     assert [e.id for e in matrix.select(cat, args)] == ["keras-3.98.0"]  # --newest within --only
-    args = argparse.Namespace(only=None, newest=False, shard="2/2", last_patches=False)
+    args = argparse.Namespace(
+        only=None, on_host=False, newest=False, shard="2/2", last_patches=False
+    )
     with pytest.raises(matrix.GridError, match="shard 2/2 is empty: the selection has 1 bases"):
         matrix.select(cat, args)
     assert "expected a whole number of at least 1, got '0'" in failed(fake.run("--jobs", "0"))
+
+
+def test_on_host_leaves_out_every_environment_of_a_root_filesystem() -> None:
+    cat = catalog.load_catalog_in(catalog.HERE)
+    args = argparse.Namespace(only=None, on_host=True, newest=False, shard=None, last_patches=True)
+    kept = {e.id for e in matrix.select(cat, args)}
+    last = {e.id for e in cat.grid.last_patches(list(cat.envs.values()))}
+    in_roots = {e.id for e in cat.envs.values() if cat.grid.bases[e.base].system}
+    assert kept and in_roots & last  # both kinds are on the grid
+    assert kept == last - in_roots
+    assert {"tf.keras-2.11.1", "keras2-2.3.1"} <= in_roots and "tf.keras-2.12.1" in kept
 
 
 def test_last_patches_keep_the_newest_patch_of_each_minor_per_line_and_backend() -> None:
