@@ -1,14 +1,15 @@
 """Run the release grid: build each base once with uv, lay releases over it, run the claims.
 
-    python -m claims.matrix run [--shard 2/4] [--only ENV ...] [--last-patches] [--newest]
-                                [--jobs N] [--recorded]
+    python -m claims.matrix run [--shard 2/4] [--only ENV ...] [--on-host] [--last-patches]
+                                [--newest] [--jobs N] [--recorded]
     python -m claims.matrix merge [--out build/matrix ...] [--check]   # -> claims/results.json
     python -m claims.matrix prune [--grid-dir build/grid]   # bases the spec no longer names
 
 `run` first asks the package index for the releases of every line the spec gives as `first`
 (`--recorded`: those the grid last ran, from `claims/releases.json`), writes them into the
 output folder as `releases.json`, then one record per environment (never into the work tree),
-a log per environment and per build, and `timings.json`; then it compares what it measured
+a log per environment and per build, and `timings.json` (each environment's wall and CPU
+seconds, per line and in total); then it compares what it measured
 with the committed `claims/results.json`, outcomes and numbers. Every environment ends as
 *agrees*, *disagrees* (a claim's outcome differs from the catalog) or *broken* (an install,
 import or interpreter failure); one that fails never stops the others. `merge` joins the
@@ -102,6 +103,8 @@ class Runner:
         self.catalog, self.folder, self.out, self.builder = catalog, folder, out, builder
         self.preloader = preloader
         self.current = fingerprint(folder)
+        #: CPU seconds each environment's process used (user and system, all its threads).
+        self._cpu: dict[str, float] = {}
 
     def run_env(self, env: Env) -> dict:
         """Prepare one environment and run every claim in it; never raises: a row with status."""
@@ -139,11 +142,12 @@ class Runner:
         command += ["--claims", str(self.folder), "--releases", str(self.out / RELEASES_NAME)]
         try:
             log.parent.mkdir(parents=True, exist_ok=True)
-            code = self._forked(env, python, child_env, paths, command[3:], log)
-            if code is None:
-                code = self._fresh(env, command, paths, child_env, log)
+            ran = self._forked(env, python, child_env, paths, command[3:], log)
+            code, cpu = ran if ran is not None else self._fresh(env, command, paths, child_env, log)
         except (OSError, SandboxError) as exc:
             return self._row(env, BROKEN, began, prepared, f"cannot run {python}: {exc}")
+        if cpu is not None:
+            self._cpu[env.id] = cpu
         record, _unreadable = read_record(record_path)
         if record is None:
             return self._row(env, BROKEN, began, prepared, f"exit {code}: {tail(log)}", log)
@@ -161,8 +165,14 @@ class Runner:
 
     def _fresh(
         self, env: Env, command: list[str], paths: list[str], child_env: dict, log: Path
-    ) -> int:
-        """Run an environment in a process of its own; its exit status."""
+    ) -> tuple[int, float | None]:
+        """Run an environment in a process of its own; its exit status and CPU seconds
+        (None when they could not be read)."""
+        # In a root filesystem, `claims.cputime` collects the CPU time (see there), and
+        # hands it back through a pipe.
+        read_fd, write_fd = os.pipe() if self.catalog.grid.bases[env.base].system else (-1, -1)
+        if write_fd >= 0:
+            command = [command[0], "-m", "claims.cputime", str(write_fd), *command]
         # A base in a root filesystem of its own runs there: the repository, the claims
         # folder and the overlay read-only, only the records' folder writable.
         command, run_env = self.builder.command(
@@ -172,16 +182,45 @@ class Runner:
             writable=(self.out.resolve(),),
             env=child_env,
         )
-        with log.open("w") as sink:
-            return subprocess.run(
-                command, stdout=sink, stderr=subprocess.STDOUT, env=run_env, check=False
-            ).returncode
+        try:
+            with log.open("w") as sink:
+                proc = subprocess.Popen(
+                    command,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    env=run_env,
+                    pass_fds=(write_fd,) if write_fd >= 0 else (),
+                )
+            if write_fd >= 0:
+                os.close(write_fd)
+                write_fd = -1
+            # wait4 gives this child's own CPU time (and that of the processes it waited
+            # for), which other environments running at the same time do not blur.
+            try:
+                _pid, status, usage = os.wait4(proc.pid, 0)
+            except BaseException:  # interrupted: leave no environment running on its own
+                proc.kill()
+                proc.wait()
+                raise
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            cpu: float | None = usage.ru_utime + usage.ru_stime
+            if read_fd >= 0:
+                with os.fdopen(read_fd) as source:
+                    read_fd = -1
+                    cpu = float(source.read().strip() or "nan")
+                cpu = None if cpu != cpu else cpu  # nothing written: not known
+            return proc.returncode, cpu
+        finally:
+            for fd in (read_fd, write_fd):
+                if fd >= 0:
+                    os.close(fd)
 
     def _forked(
         self, env: Env, python: Path, child_env: dict, paths: list[str], argv: list[str], log: Path
-    ) -> int | None:
+    ) -> tuple[int, float | None] | None:
         """Run a Keras release laid over a host base in a fork of that base's interpreter with
-        its backend imported (see `claims.preload`); None where that does not apply."""
+        its backend imported (see `claims.preload`): its exit status and CPU seconds; None
+        where that does not apply."""
         if self.preloader is None or env.backend not in PRELOADED or not env.overlay:
             return None
         if self.catalog.grid.bases[env.base].system:
@@ -213,6 +252,8 @@ class Runner:
             "prepare": prepared - began,
             "run": ended - prepared,
         }
+        if env.id in self._cpu:
+            row["cpu"] = self._cpu[env.id]
         if status == BROKEN:
             record = {"env": env.id, "fingerprint": self.current, "status": BROKEN, "why": why}
             if log is not None:
@@ -350,17 +391,22 @@ def estimate(env: Env, took: dict[str, float], envs: list[Env]) -> float:
 
 def by_line(rows: list[dict], envs: dict[str, Env]) -> dict[str, dict[str, float]]:
     """Seconds spent per line and backend (``keras on jax``): environments, their summed,
-    mean and longest preparation plus run, so a slow line shows where the time goes."""
+    mean and longest preparation plus run, and the CPU seconds their processes used, so a
+    slow line shows where the time goes."""
     groups: dict[str, list[float]] = {}
+    cpu: dict[str, float] = {}
     for row in rows:
         env = envs[row["env"]]
-        groups.setdefault(f"{env.line} on {env.backend}", []).append(row["prepare"] + row["run"])
+        name = f"{env.line} on {env.backend}"
+        groups.setdefault(name, []).append(row["prepare"] + row["run"])
+        cpu[name] = cpu.get(name, 0.0) + row.get("cpu", 0.0)
     return {
         name: {
             "environments": len(took),
             "seconds": round(sum(took), 1),
             "mean": round(sum(took) / len(took), 1),
             "longest": round(max(took), 1),
+            "cpu_seconds": round(cpu[name], 1),
         }
         for name, took in sorted(groups.items(), key=lambda kv: -sum(kv[1]))
     }
@@ -375,6 +421,7 @@ def _report(
         "environments": len(rows),
         "jobs": args.jobs,
         "wall_seconds": round(total, 1),
+        "cpu_seconds": round(sum(r.get("cpu", 0.0) for r in rows), 1),
         "lines": lines,
         "installs": {k: round(v, 1) for k, v in sorted(builder.seconds.items())},
         "statuses": {s: sum(r["status"] == s for r in rows) for s in (AGREES, DISAGREES, BROKEN)},
@@ -389,10 +436,12 @@ def _report(
     for line, took in lines.items():
         print(
             f"{line:28} {took['environments']:4} environments {took['seconds']:8.0f} s "
-            f"(mean {took['mean']:.0f} s, longest {took['longest']:.0f} s)"
+            f"(mean {took['mean']:.0f} s, longest {took['longest']:.0f} s; "
+            f"{took['cpu_seconds']:.0f} CPU s)"
         )
     print(
-        f"{len(rows)} environments in {total:.0f} s wall ({installs:.0f} s of it installing "
+        f"{len(rows)} environments in {total:.0f} s wall, {report['cpu_seconds']:.0f} CPU s "
+        f"({installs:.0f} s of it installing "
         f"{len(builder.seconds)} bases and overlays); "
         + (failed or f"timings in {_show(out / name)}")
     )

@@ -11,9 +11,10 @@ which imports MODULE (``jax`` or ``torch``: never Keras, never a claim; see
 (nothing on disk) and forks once per connection, one environment each: the fork puts the
 release's overlay first on ``sys.path``, as ``PYTHONPATH`` would, runs ``claims.run`` exactly
 as ``python -m claims.run`` does, its output in the environment's log, and answers its exit
-status. A reader's script that starts with ``import torch`` does the same imports in the same
-order. The server holds no thread when it forks (the runner gives it ``OMP_NUM_THREADS=1``),
-and it exits as soon as its standard input closes: when the runner ends or is killed.
+status and the CPU seconds it used. A reader's script that starts with ``import torch`` does
+the same imports in the same order. The server holds no thread when it forks (the runner
+gives it ``OMP_NUM_THREADS=1``), and it exits as soon as its standard input closes: when the
+runner ends or is killed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import contextlib
 import importlib
 import json
 import os
+import resource
 import secrets
 import select
 import signal
@@ -87,8 +89,11 @@ def _environment(conn: socket.socket) -> int:
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+        # A fork starts with its CPU counters at zero: this is the environment's own time.
+        used = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        cpu = sum(u.ru_utime + u.ru_stime for u in used)
         with contextlib.suppress(OSError):  # the runner gave up waiting: nothing to tell
-            conn.sendall((json.dumps({"exit": code}) + "\n").encode())
+            conn.sendall((json.dumps({"exit": code, "cpu": cpu}) + "\n").encode())
     return code
 
 
@@ -123,9 +128,10 @@ class Preloader:
         argv: list[str],
         path: list[str],
         log: Path,
-    ) -> int | None:
+    ) -> tuple[int, float | None] | None:
         """Run ``claims.run argv`` in a fork with ``path`` first; its exit status (-1: the
-        fork died without answering), or None when no server could start (run it afresh)."""
+        fork died without answering) and CPU seconds (None: not known), or None when no
+        server could start (run it afresh)."""
         server = self.start(python, module, env)
         if server is None:
             return None
@@ -134,7 +140,10 @@ class Preloader:
             conn.connect(server)
             conn.sendall((json.dumps(request) + "\n").encode())
             reply = conn.makefile("r").readline()
-        return int(json.loads(reply)["exit"]) if reply else -1
+        if not reply:
+            return -1, None
+        answer = json.loads(reply)
+        return int(answer["exit"]), float(answer["cpu"])
 
     def start(self, python: Path, module: str, env: dict[str, str]) -> str | None:
         """The address of the server for this interpreter and environment, started once."""

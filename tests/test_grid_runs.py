@@ -59,6 +59,7 @@ PROOFS = '''
 """Stand-in proofs: the fake Keras says which loss it reports."""
 import importlib
 import os
+import time
 from dataclasses import dataclass, field
 
 PROOFS = {}
@@ -117,6 +118,13 @@ def reported_loss(lab):
     value = lab.keras.reported_loss()
     detail = str(set("abcdefgh")) if os.environ.get("FAKE_SET_DETAIL") else ""
     numbers = {"reported loss": value, "compiled + term": 9.5}
+    work, _, seconds = os.environ.get("FAKE_WORK", "").partition(":")
+    if work == "burn":  # CPU work of the environment's own
+        end = time.process_time() + float(seconds)
+        while time.process_time() < end:
+            pass
+    elif work == "sleep":  # a wait, which uses no CPU
+        time.sleep(float(seconds))
     if os.environ.get("FAKE_GC"):  # how the claim's own objects are collected
         import gc
         numbers.update(enabled=gc.isenabled(), threshold=list(gc.get_threshold()),
@@ -391,6 +399,23 @@ def test_claims_run_with_the_default_collector_and_the_imports_frozen(fake: Grid
     assert numbers["threshold"] == list(gc.get_threshold())  # this interpreter's defaults
     assert numbers["frozen"] > 1000  # the imports: Keras and everything before it
     assert numbers["keras_frozen"] is True
+
+
+@pytest.mark.parametrize("how", ["--fresh", "--jobs=1"])
+def test_timings_give_each_environments_own_cpu_seconds_forked_or_afresh(
+    fake: Grid, how: str
+) -> None:
+    def timed(work: str) -> dict:
+        ok(fake.run("--only", "keras-3.99.0", "--no-check", how, env={"FAKE_WORK": work}))
+        return json.loads((fake.out / "timings.json").read_text())
+
+    burnt = timed("burn:1.5")
+    row = burnt["envs"]["keras-3.99.0"]
+    assert 1.5 <= row["cpu"] <= row["run"] + 0.1  # all of its CPU work, no one else's
+    assert burnt["cpu_seconds"] == row["cpu"]
+    assert [line["cpu_seconds"] for line in burnt["lines"].values()] == [row["cpu"]]
+    row = timed("sleep:1.5")["envs"]["keras-3.99.0"]
+    assert row["run"] >= 1.5 and row["cpu"] < row["run"] - 1.0  # waiting is not CPU
 
 
 def test_a_text_showing_a_set_is_the_same_on_every_run_forked_or_afresh(fake: Grid) -> None:
