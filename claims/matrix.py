@@ -23,6 +23,7 @@ spec builds new ones beside them), never through a mount.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -103,8 +104,6 @@ class Runner:
         self.catalog, self.folder, self.out, self.builder = catalog, folder, out, builder
         self.preloader = preloader
         self.current = fingerprint(folder)
-        #: CPU seconds each environment's process used (user and system, all its threads).
-        self._cpu: dict[str, float] = {}
 
     def run_env(self, env: Env) -> dict:
         """Prepare one environment and run every claim in it; never raises: a row with status."""
@@ -146,22 +145,22 @@ class Runner:
             code, cpu = ran if ran is not None else self._fresh(env, command, paths, child_env, log)
         except (OSError, SandboxError) as exc:
             return self._row(env, BROKEN, began, prepared, f"cannot run {python}: {exc}")
-        if cpu is not None:
-            self._cpu[env.id] = cpu
         record, _unreadable = read_record(record_path)
         if record is None:
-            return self._row(env, BROKEN, began, prepared, f"exit {code}: {tail(log)}", log)
+            why = f"exit {code}: {tail(log)}"
+            return self._row(env, BROKEN, began, prepared, why, log, cpu=cpu)
         problems = record_problems(
             self.catalog, record, _show(record_path), current=self.current, filed_as=env.id
         )
         status = record.get("status")
         # The record must agree with the child's exit status; anything else is a crash.
         if (code, status) == (0, AGREES) and not problems:
-            return self._row(env, AGREES, began, prepared)
+            return self._row(env, AGREES, began, prepared, cpu=cpu)
         if (code, status) == (DISAGREES_EXIT, DISAGREES) and problems:
-            return self._row(env, DISAGREES, began, prepared, "; ".join(problems), log)
+            why = "; ".join(problems)
+            return self._row(env, DISAGREES, began, prepared, why, log, cpu=cpu)
         why = "; ".join(problems) if problems else f"exit {code}: {tail(log)}"
-        return self._row(env, BROKEN, began, prepared, why, log)
+        return self._row(env, BROKEN, began, prepared, why, log, cpu=cpu)
 
     def _fresh(
         self, env: Env, command: list[str], paths: list[str], child_env: dict, log: Path
@@ -170,8 +169,9 @@ class Runner:
         (None when they could not be read)."""
         # In a root filesystem, `claims.cputime` collects the CPU time (see there), and
         # hands it back through a pipe.
-        read_fd, write_fd = os.pipe() if self.catalog.grid.bases[env.base].system else (-1, -1)
-        if write_fd >= 0:
+        system = bool(self.catalog.grid.bases[env.base].system)
+        read_fd, write_fd = os.pipe() if system else (-1, -1)
+        if system:
             command = [command[0], "-m", "claims.cputime", str(write_fd), *command]
         # A base in a root filesystem of its own runs there: the repository, the claims
         # folder and the overlay read-only, only the records' folder writable.
@@ -182,18 +182,20 @@ class Runner:
             writable=(self.out.resolve(),),
             env=child_env,
         )
-        try:
-            with log.open("w") as sink:
-                proc = subprocess.Popen(
-                    command,
-                    stdout=sink,
-                    stderr=subprocess.STDOUT,
-                    env=run_env,
-                    pass_fds=(write_fd,) if write_fd >= 0 else (),
-                )
-            if write_fd >= 0:
-                os.close(write_fd)
-                write_fd = -1
+        with contextlib.ExitStack() as stack:
+            source = stack.enter_context(os.fdopen(read_fd)) if system else None
+            try:
+                with log.open("w") as sink:
+                    proc = subprocess.Popen(
+                        command,
+                        stdout=sink,
+                        stderr=subprocess.STDOUT,
+                        env=run_env,
+                        pass_fds=(write_fd,) if system else (),
+                    )
+            finally:
+                if system:  # the child holds its own copy: the pipe ends when the child does
+                    os.close(write_fd)
             # wait4 gives this child's own CPU time (and that of the processes it waited
             # for), which other environments running at the same time do not blur.
             try:
@@ -203,17 +205,10 @@ class Runner:
                 proc.wait()
                 raise
             proc.returncode = os.waitstatus_to_exitcode(status)
-            cpu: float | None = usage.ru_utime + usage.ru_stime
-            if read_fd >= 0:
-                with os.fdopen(read_fd) as source:
-                    read_fd = -1
-                    cpu = float(source.read().strip() or "nan")
-                cpu = None if cpu != cpu else cpu  # nothing written: not known
-            return proc.returncode, cpu
-        finally:
-            for fd in (read_fd, write_fd):
-                if fd >= 0:
-                    os.close(fd)
+            if source is None:
+                return proc.returncode, usage.ru_utime + usage.ru_stime
+            written = source.read().strip()
+            return proc.returncode, float(written) if written else None
 
     def _forked(
         self, env: Env, python: Path, child_env: dict, paths: list[str], argv: list[str], log: Path
@@ -243,6 +238,8 @@ class Runner:
         prepared: float,
         why: str = "",
         log: Path | None = None,
+        *,
+        cpu: float | None = None,
     ) -> dict:
         """Report one environment; a broken one also leaves a record that says so."""
         ended = time.perf_counter()
@@ -252,8 +249,8 @@ class Runner:
             "prepare": prepared - began,
             "run": ended - prepared,
         }
-        if env.id in self._cpu:
-            row["cpu"] = self._cpu[env.id]
+        if cpu is not None:  # CPU seconds of the environment's process, all its threads
+            row["cpu"] = cpu
         if status == BROKEN:
             record = {"env": env.id, "fingerprint": self.current, "status": BROKEN, "why": why}
             if log is not None:
