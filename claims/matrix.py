@@ -58,11 +58,12 @@ GRID_DIR = ROOT / "build" / "grid"
 #: with 4 on 2 cores; more only costs memory (6 at once: 3.3 GB).
 DEFAULT_JOBS = os.cpu_count() or 1
 OUT_DIR = ROOT / "build" / "matrix"
-#: The backends a server imports once for every Keras 3 release over its base. Not
-#: TensorFlow: its own import finds Keras on ``sys.path`` (``keras``, or ``tf_keras`` under
-#: TF_USE_LEGACY_KERAS) and keeps that folder in ``tensorflow.__path__``, so it must import
-#: after the release's folder is on the path, in a process of the release's own.
-PRELOADED = frozenset({"jax", "torch"})
+#: The backends a server imports once for every Keras 3 release over its base (TensorFlow's
+#: own lookup of Keras is replayed in each fork: see `claims.preload`).
+PRELOADED = frozenset({"jax", "torch", "tensorflow"})
+#: Lines that run in a process of their own even over a preloaded backend: tf-keras sets
+#: TF_USE_LEGACY_KERAS, which TensorFlow reads while it imports to choose its Keras.
+AFRESH_LINES = frozenset({"tf_keras"})
 #: Where a run keeps JAX's compiled programs, one folder per base that asks for it.
 COMPILE_CACHE = "compile-cache"
 
@@ -217,6 +218,8 @@ class Runner:
         its backend imported (see `claims.preload`): its exit status and CPU seconds; None
         where that does not apply."""
         if self.preloader is None or env.backend not in PRELOADED or not env.overlay:
+            return None
+        if env.line in AFRESH_LINES:
             return None
         if self.catalog.grid.bases[env.base].system:
             return None  # a root filesystem's interpreter runs in its sandbox, afresh

@@ -6,21 +6,32 @@ base, one server in the base's own interpreter::
 
     python -m claims.preload NAME MODULE
 
-which imports MODULE (``jax`` or ``torch``: never Keras, never a claim; see
-`claims.matrix.PRELOADED` for why not TensorFlow), listens on the abstract Unix socket NAME
-(nothing on disk) and forks once per connection, one environment each: the fork puts the
-release's overlay first on ``sys.path``, as ``PYTHONPATH`` would, runs ``claims.run`` exactly
-as ``python -m claims.run`` does, its output in the environment's log, and answers its exit
-status and the CPU seconds it used. A reader's script that starts with ``import torch`` does
-the same imports in the same order. The server holds no thread when it forks (the runner
-gives it ``OMP_NUM_THREADS=1``), and it exits as soon as its standard input closes: when the
-runner ends or is killed.
+which imports MODULE (``jax``, ``torch`` or ``tensorflow``: never Keras, never a claim),
+listens on the abstract Unix socket NAME (nothing on disk) and forks once per connection, one
+environment each: the fork puts the release's overlay first on ``sys.path``, as
+``PYTHONPATH`` would, runs ``claims.run`` exactly as ``python -m claims.run`` does, its output
+in the environment's log, and answers its exit status and the CPU seconds it used. A reader's
+script that starts with ``import torch`` does the same imports in the same order.
+
+TensorFlow looks Keras up while it imports: it adds Keras's API folders to its packages'
+``__path__`` and imports ``keras.src.optimizers``. So the server hides ``keras`` while
+TensorFlow imports (a placeholder folder instead, and no Keras module is loaded), and each
+fork puts the release's folder where the placeholder is, then imports Keras from there, as
+the first ``import keras`` of a fresh process would: the same modules and the same
+``__path__`` lists as a process started afresh (measured on TensorFlow 2.21), and never the
+Keras the base installed.
+
+The server holds no thread when it forks (the runner gives it ``OMP_NUM_THREADS=1``; a
+server whose import started a thread refuses to serve, and its environments run afresh), and
+it exits as soon as its standard input closes: when the runner ends or is killed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.machinery
+import importlib.util
 import json
 import os
 import resource
@@ -40,11 +51,20 @@ READY = "ready"
 PRELOADED_VARIABLE = "GRID_PRELOADED"
 #: How long a server may take to import its backend before the runner gives up on it.
 START_SECONDS = 120.0
+#: The package a backend looks up while it imports, which the server hides (see above).
+HIDDEN = {"tensorflow": "keras"}
+#: Where a hidden package seems to be while the backend imports: a folder that never exists.
+PLACEHOLDER = "/nonexistent/claims-preload"
 
 
 def serve(name: str, module: str) -> None:
     """Import ``module``, then fork one environment per connection until stdin closes."""
-    importlib.import_module(module)  # the one import the base's environments share
+    with _hidden(HIDDEN.get(module)):
+        importlib.import_module(module)  # the one import the base's environments share
+    threads = len(os.listdir("/proc/self/task"))
+    if threads > 1:  # a fork would copy locks that other threads hold, not the threads
+        print(f"{module} started {threads - 1} thread(s) on import: no fork", file=sys.stderr)
+        return
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(_abstract(name))
     listener.listen()
@@ -60,11 +80,11 @@ def serve(name: str, module: str) -> None:
             if os.fork() == 0:
                 listener.close()
                 os.environ[PRELOADED_VARIABLE] = module
-                os._exit(_environment(conn))
+                os._exit(_environment(conn, module))
             conn.close()
 
 
-def _environment(conn: socket.socket) -> int:
+def _environment(conn: socket.socket, module: str) -> int:
     """In the fork: run one environment as ``python -m claims.run`` would; its exit status."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     code = 1
@@ -80,6 +100,8 @@ def _environment(conn: socket.socket) -> int:
             [*request["path"], os.environ.get("PYTHONPATH", "")]
         ).rstrip(os.pathsep)
         importlib.invalidate_caches()
+        if module in HIDDEN:
+            reveal(HIDDEN[module])
         from claims import run
 
         sys.argv = [run.__file__, *request["argv"]]
@@ -95,6 +117,50 @@ def _environment(conn: socket.socket) -> int:
         with contextlib.suppress(OSError):  # the runner gave up waiting: nothing to tell
             conn.sendall((json.dumps({"exit": code, "cpu": cpu}) + "\n").encode())
     return code
+
+
+class _Placeholder:
+    """A finder that answers for ``name`` with a module no loader can load, found in a
+    folder under `PLACEHOLDER`: ``find_spec`` names that folder, ``import`` raises
+    ImportError ("missing loader"), which is what TensorFlow expects when Keras is absent."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None):
+        if fullname != self.name and not fullname.startswith(self.name + "."):
+            return None
+        origin = f"{PLACEHOLDER}/{self.name}/__init__.py"
+        return importlib.machinery.ModuleSpec(fullname, None, origin=origin)
+
+
+@contextlib.contextmanager
+def _hidden(name: str | None):
+    """Within the block, the top-level package ``name`` (if any) is the placeholder."""
+    if name is None:
+        yield
+        return
+    finder = _Placeholder(name)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+def reveal(name: str) -> None:
+    """Point every package ``__path__`` entry made from the placeholder of ``name`` at the
+    folder ``name`` is found in now (None where it is not found: what TensorFlow stores then)."""
+    spec = importlib.util.find_spec(name)
+    found = os.path.dirname(spec.origin) if spec and spec.origin else None
+    placeholder = f"{PLACEHOLDER}/{name}"
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__path__", None)
+        if not isinstance(path, list):
+            continue
+        for n, entry in enumerate(path):
+            if isinstance(entry, str) and (entry + "/").startswith(placeholder + "/"):
+                path[n] = None if found is None else found + entry[len(placeholder) :]
 
 
 def _exit_status(main, argv: list[str]) -> int:
