@@ -18,8 +18,8 @@ TensorFlow looks Keras up while it imports: it adds Keras's API folders to its p
 TensorFlow imports (a placeholder folder instead, and no Keras module is loaded), and each
 fork puts the release's folder where the placeholder is, then imports Keras from there, as
 the first ``import keras`` of a fresh process would: the same modules and the same
-``__path__`` lists as a process started afresh (measured on TensorFlow 2.21), and never the
-Keras the base installed.
+``__path__`` lists as a process started afresh (compared on every TensorFlow base of the
+grid, 2.16 to 2.21), and never the Keras the base installed.
 
 The server holds no thread when it forks (the runner gives it ``OMP_NUM_THREADS=1``; a
 server whose import started a thread refuses to serve, and its environments run afresh), and
