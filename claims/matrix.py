@@ -344,7 +344,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if preloader:
             preloader.close()
-        _report(args, out, builder, rows, time.perf_counter() - began, catalog.envs)
+        servers = preloader.cpu if preloader else {}
+        _report(args, out, builder, rows, time.perf_counter() - began, catalog.envs, servers)
     bad = [r for r in rows if r["status"] != AGREES]
     for status in (DISAGREES, BROKEN):
         names = [r["env"] for r in bad if r["status"] == status]
@@ -413,15 +414,25 @@ def by_line(rows: list[dict], envs: dict[str, Env]) -> dict[str, dict[str, float
 
 
 def _report(
-    args, out: Path, builder: Builder, rows: list[dict], total: float, envs: dict[str, Env]
+    args,
+    out: Path,
+    builder: Builder,
+    rows: list[dict],
+    total: float,
+    envs: dict[str, Env],
+    servers: dict[str, float],
 ) -> None:
-    """The timing report and summary, written however the run ended."""
+    """The timing report and summary, written however the run ended. The run's CPU seconds
+    are its environments' and the preloading servers' (one backend import per base, which
+    the environments forked from it did not pay)."""
     lines = by_line(rows, envs)
+    preloading = sum(servers.values())
     report = {
         "environments": len(rows),
         "jobs": args.jobs,
         "wall_seconds": round(total, 1),
-        "cpu_seconds": round(sum(r.get("cpu", 0.0) for r in rows), 1),
+        "cpu_seconds": round(sum(r.get("cpu", 0.0) for r in rows) + preloading, 1),
+        "servers": {name: round(cpu, 1) for name, cpu in sorted(servers.items())},
         "lines": lines,
         "installs": {k: round(v, 1) for k, v in sorted(builder.seconds.items())},
         "statuses": {s: sum(r["status"] == s for r in rows) for s in (AGREES, DISAGREES, BROKEN)},
@@ -441,8 +452,8 @@ def _report(
         )
     print(
         f"{len(rows)} environments in {total:.0f} s wall, {report['cpu_seconds']:.0f} CPU s "
-        f"({installs:.0f} s of it installing "
-        f"{len(builder.seconds)} bases and overlays); "
+        f"({preloading:.0f} of them importing backends in {len(servers)} preloading servers; "
+        f"{installs:.0f} s wall installing {len(builder.seconds)} bases and overlays); "
         + (failed or f"timings in {_show(out / name)}")
     )
 

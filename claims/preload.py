@@ -183,8 +183,11 @@ class Preloader:
     def __init__(self, logs: Path) -> None:
         self.logs = logs
         self._prefix = f"grid-preload-{os.getpid()}-{secrets.token_hex(4)}"
-        self._servers: dict[tuple, tuple[subprocess.Popen, str] | None] = {}
+        self._servers: dict[tuple, tuple[subprocess.Popen, str, str] | None] = {}
         self._lock = threading.Lock()
+        #: The CPU seconds of each server stopped, by the name of its log: the import the
+        #: environments it forked did not pay themselves.
+        self.cpu: dict[str, float] = {}
 
     def run(
         self,
@@ -222,10 +225,10 @@ class Preloader:
 
     def _start(
         self, python: Path, module: str, env: dict[str, str], n: int
-    ) -> tuple[subprocess.Popen, str] | None:
-        name = f"{self._prefix}-{n}"
+    ) -> tuple[subprocess.Popen, str, str] | None:
+        name, label = f"{self._prefix}-{n}", f"preload-{n}-{module}"
         self.logs.mkdir(parents=True, exist_ok=True)
-        with (self.logs / f"preload-{n}-{module}.log").open("w") as sink:
+        with (self.logs / f"{label}.log").open("w") as sink:
             proc = subprocess.Popen(
                 [str(python), "-m", "claims.preload", name, module],
                 stdin=subprocess.PIPE,
@@ -237,7 +240,7 @@ class Preloader:
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], START_SECONDS)
         if ready and proc.stdout.readline().strip() == READY:
-            return proc, _abstract(name)
+            return proc, _abstract(name), label
         _stop(proc)
         return None
 
@@ -247,12 +250,28 @@ class Preloader:
             return [started[0].pid for started in self._servers.values() if started]
 
     def close(self) -> None:
-        """Stop every server (the forks still running finish on their own)."""
+        """Stop every server (the forks still running finish on their own), keeping the
+        CPU seconds each used."""
         with self._lock:
             for started in self._servers.values():
                 if started:
+                    used = _cpu_seconds(started[0].pid)
+                    if used is not None:
+                        self.cpu[started[2]] = used
                     _stop(started[0])
             self._servers.clear()
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """The user and system seconds a live process has used itself (its threads, not the
+    forks the kernel reaped for it); None if it has ended."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # After the command's name in parentheses: state, then 10 fields, then utime and stime.
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _abstract(name: str) -> str:

@@ -140,11 +140,15 @@ def _frozen(obj):
 
 
 #: The stand-in backend; it notes each import when asked, to count the interpreters.
-JAX_INIT = b"""import os
+JAX_INIT = b"""import os, time
 __version__ = "0.0.1"
 if os.environ.get("FAKE_IMPORT_LOG"):
     with open(os.environ["FAKE_IMPORT_LOG"], "a") as log:
         log.write(f"{os.getpid()}\\n")
+if os.environ.get("FAKE_IMPORT_BURN"):  # an import that costs CPU, like a real backend's
+    _end = time.process_time() + float(os.environ["FAKE_IMPORT_BURN"])
+    while time.process_time() < _end:
+        pass
 """
 
 
@@ -405,14 +409,20 @@ def test_claims_run_with_the_default_collector_and_the_imports_frozen(fake: Grid
 def test_timings_give_each_environments_own_cpu_seconds_forked_or_afresh(
     fake: Grid, how: str
 ) -> None:
-    def timed(work: str) -> dict:
-        ok(fake.run("--only", "keras-3.99.0", "--no-check", how, env={"FAKE_WORK": work}))
+    def timed(work: str, **env: str) -> dict:
+        env["FAKE_WORK"] = work
+        ok(fake.run("--only", "keras-3.99.0", "--no-check", how, env=env))
         return json.loads((fake.out / "timings.json").read_text())
 
-    burnt = timed("burn:1.5")
-    row = burnt["envs"]["keras-3.99.0"]
+    burnt = timed("burn:1.5", FAKE_IMPORT_BURN="1.0")
+    row, servers = burnt["envs"]["keras-3.99.0"], burnt["servers"]
     assert 1.5 <= row["cpu"] <= row["run"] + 0.1  # all of its CPU work, no one else's
-    assert burnt["cpu_seconds"] == row["cpu"]
+    if how == "--fresh":  # the backend's import is the environment's own
+        assert servers == {} and row["cpu"] >= 2.5
+    else:  # paid once, by the server it forked from, and counted in the run's total
+        assert list(servers) == ["preload-0-jax"] and servers["preload-0-jax"] >= 1.0
+        assert row["cpu"] < 2.5
+    assert abs(burnt["cpu_seconds"] - row["cpu"] - sum(servers.values())) <= 0.11
     assert [line["cpu_seconds"] for line in burnt["lines"].values()] == [row["cpu"]]
     row = timed("sleep:1.5")["envs"]["keras-3.99.0"]
     assert row["run"] >= 1.5 and row["cpu"] < row["run"] - 1.0  # waiting is not CPU

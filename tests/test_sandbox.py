@@ -162,7 +162,7 @@ def test_a_base_in_a_root_filesystem_runs_the_claims_and_leaves_nothing_mounted(
     assert "PIP_FIND_LINKS" not in seen.stdout  # ...the host's settings are not
     # A second run finds base and root sound and builds nothing.
     again = ok(fake.run("--no-check", env=env))
-    assert "0 s of it installing 0 bases and overlays" in again
+    assert "0 s wall installing 0 bases and overlays" in again
     sandbox.remove_tree(fake.grid_dir)
     assert not fake.grid_dir.exists()
 
