@@ -140,12 +140,22 @@ class Runner:
         record_path = self.out / f"{env.id}.json"
         command = [str(python), "-m", "claims.run", "--env", env.id, "--out", str(record_path)]
         command += ["--claims", str(self.folder), "--releases", str(self.out / RELEASES_NAME)]
+        # TensorFlow's autograph writes a file per function it converts: each environment
+        # gets a temporary folder of its own in the run's, removed when it ends, so that
+        # nothing is left in the host's /tmp (a root filesystem has a /tmp of its own).
+        scratch = self.out / "tmp" / env.id
         try:
+            remove_tree(scratch)
+            scratch.mkdir(parents=True)
+            child_env["TMPDIR"] = str(scratch.resolve())
             log.parent.mkdir(parents=True, exist_ok=True)
             ran = self._forked(env, python, child_env, paths, command[3:], log)
             code, cpu = ran if ran is not None else self._fresh(env, command, paths, child_env, log)
         except (OSError, SandboxError) as exc:
             return self._row(env, BROKEN, began, prepared, f"cannot run {python}: {exc}")
+        finally:
+            with contextlib.suppress(OSError, SandboxError):  # left in the run's folder at worst
+                remove_tree(scratch)
         record, _unreadable = read_record(record_path)
         if record is None:
             why = f"exit {code}: {tail(log)}"
@@ -224,14 +234,9 @@ class Runner:
         if self.catalog.grid.bases[env.base].system:
             return None  # a root filesystem's interpreter runs in its sandbox, afresh
         overlay, shared = paths[:1], paths[1:]  # the release's folder; the repository's
-        return self.preloader.run(
-            python,
-            env.backend,
-            dict(child_env, PYTHONPATH=os.pathsep.join(shared)),
-            argv,
-            overlay,
-            log,
-        )
+        server_env = dict(child_env, PYTHONPATH=os.pathsep.join(shared))
+        own = {"TMPDIR": server_env.pop("TMPDIR")}  # the fork's, not the server's
+        return self.preloader.run(python, env.backend, server_env, argv, overlay, log, own)
 
     def _row(
         self,

@@ -41,6 +41,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import traceback
 from pathlib import Path
@@ -100,6 +101,8 @@ def _environment(conn: socket.socket, module: str) -> int:
             [*request["path"], os.environ.get("PYTHONPATH", "")]
         ).rstrip(os.pathsep)
         importlib.invalidate_caches()
+        os.environ.update(request["env"])
+        tempfile.tempdir = None  # found again from TMPDIR, as in a fresh process
         if module in HIDDEN:
             reveal(HIDDEN[module])
         from claims import run
@@ -197,14 +200,15 @@ class Preloader:
         argv: list[str],
         path: list[str],
         log: Path,
+        own: dict[str, str] | None = None,
     ) -> tuple[int, float | None] | None:
-        """Run ``claims.run argv`` in a fork with ``path`` first; its exit status (-1: the
-        fork died without answering) and CPU seconds (None: not known), or None when no
-        server could start (run it afresh)."""
+        """Run ``claims.run argv`` in a fork with ``path`` first and the variables ``own``
+        set; its exit status (-1: the fork died without answering) and CPU seconds (None: not
+        known), or None when no server could start (run it afresh)."""
         server = self.start(python, module, env)
         if server is None:
             return None
-        request = {"argv": argv, "path": path, "log": str(log)}
+        request = {"argv": argv, "path": path, "log": str(log), "env": own or {}}
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.connect(server)
             conn.sendall((json.dumps(request) + "\n").encode())

@@ -125,6 +125,10 @@ def reported_loss(lab):
             pass
     elif work == "sleep":  # a wait, which uses no CPU
         time.sleep(float(seconds))
+    if os.environ.get("FAKE_TMP"):  # where temporary files go, as autograph writes them
+        import tempfile
+        with tempfile.NamedTemporaryFile(suffix=".py", delete=False) as temporary:
+            numbers["temporary file"] = temporary.name
     if os.environ.get("FAKE_GC"):  # how the claim's own objects are collected
         import gc
         numbers.update(enabled=gc.isenabled(), threshold=list(gc.get_threshold()),
@@ -426,6 +430,17 @@ def test_timings_give_each_environments_own_cpu_seconds_forked_or_afresh(
     assert [line["cpu_seconds"] for line in burnt["lines"].values()] == [row["cpu"]]
     row = timed("sleep:1.5")["envs"]["keras-3.99.0"]
     assert row["run"] >= 1.5 and row["cpu"] < row["run"] - 1.0  # waiting is not CPU
+
+
+@pytest.mark.parametrize("how", ["--fresh", "--jobs=1"])
+def test_temporary_files_go_to_the_runs_folder_and_leave_with_the_environment(
+    fake: Grid, how: str
+) -> None:
+    ok(fake.run("--only", "keras-3.99.0", "--no-check", how, env={"FAKE_TMP": "1"}))
+    record = json.loads((fake.out / "keras-3.99.0.json").read_text())
+    written = Path(record["results"]["reported-loss"]["variants"][0]["numbers"]["temporary file"])
+    assert written.parent == (fake.out / "tmp" / "keras-3.99.0").resolve()
+    assert not written.parent.exists()  # removed when the environment ended
 
 
 def test_a_text_showing_a_set_is_the_same_on_every_run_forked_or_afresh(fake: Grid) -> None:
