@@ -47,6 +47,17 @@ PIP_SOURCES = {
     "constraint": "--constraint",
 }
 #: What the interpreter of a base reports about itself (run inside it: stdlib only).
+#: The last virtualenv series that makes Python 2.7 environments (20.22 dropped 2.7).
+VIRTUALENV_FOR_PY2 = "virtualenv<20.22"
+#: What a Python 2.7 base is asked (2.7 has no importlib.metadata).
+PROBE_PY2 = """
+import json, platform, sysconfig, pkg_resources
+print(json.dumps({
+    "python": platform.python_version(),
+    "purelib": sysconfig.get_paths()["purelib"],
+    "dists": dict((d.project_name, d.version) for d in pkg_resources.working_set),
+}))
+"""
 PROBE = """
 import importlib.metadata as m, json, platform, sysconfig
 print(json.dumps({
@@ -98,6 +109,20 @@ def pip_settings() -> dict[str, str]:
     except FetchError:  # no pip to ask: the variables alone
         listed = {}
     return parse_pip_config(listed, dict(os.environ))
+
+
+def pip_source_args(uv_args: list[str]) -> list[str]:
+    """pip's arguments for the same sources as uv's (pip has no ``--index-strategy``: it
+    always takes the best match across its indexes)."""
+    out, skip = [], False
+    for arg in uv_args:
+        if skip:
+            skip = False
+        elif arg == "--index-strategy":
+            skip = True
+        else:
+            out.append(arg)
+    return out
 
 
 def uv_source_args(settings: dict[str, str]) -> list[str]:
@@ -511,7 +536,10 @@ class Builder:
         system = base.system
         assert system is not None  # only bases that name a system come here
         root = self.system_folder(system)[0]
-        python = self.grid.systems[system].python
+        python = base.interpreter or self.grid.systems[system].python
+        if self.grid.python_of(base.id).startswith("2."):
+            self._build_py2_base(name, tmp, ident, root, python)
+            return
         tmp.mkdir(parents=True)
         cache = Path(os.environ.get("UV_CACHE_DIR") or _uv_cache_dir(self.uv))
         cache.mkdir(parents=True, exist_ok=True)
@@ -541,6 +569,56 @@ class Builder:
             name, tmp / "bin" / "python", site, lambda a: sandbox.command(root, a, writable=(tmp,))
         )
 
+    def _build_py2_base(
+        self, name: str, tmp: Path, ident: dict[str, Any], root: Path, python: str
+    ) -> None:
+        """A Python 2.7 base inside a root filesystem, which uv cannot make: virtualenv (its
+        last series that makes 2.7 environments, run by the root's Python 3) seeds pip 20.3,
+        and that pip installs the requirements from pip's own sources, with a cache of its
+        own beside the grid's bases. The requirements pin what 2.7 still installs."""
+        # Inside the build's folder, so that a killed build's `sweep` removes it too.
+        tool = tmp / ".virtualenv-tool"
+        cache = self.root / "pip-cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        readable = tuple(sandbox.local_sources(self.sources))
+        env = {"UV_CACHE_DIR": str(Path(os.environ.get("UV_CACHE_DIR") or _uv_cache_dir(self.uv)))}
+
+        def inside(*argv: str, writable: tuple[Path, ...]) -> list[str]:
+            return sandbox.command(
+                root, list(argv), writable=writable, readable=(Path(self.uv), *readable),
+                env=env, network=True,
+            )  # fmt: skip
+
+        tool.mkdir(parents=True)  # and the base's folder, which virtualenv fills (not its parent)
+        uv_cache = Path(env["UV_CACHE_DIR"])
+        uv_cache.mkdir(parents=True, exist_ok=True)
+        system = self.grid.bases[ident["id"]].system
+        assert system is not None  # only bases that name a system come here
+        tool_python = str(tool / "venv" / "bin" / "python")
+        make_tool = [self.uv, "venv", "--quiet", "--python", self.grid.systems[system].python]
+        install_tool = [self.uv, "pip", "install", "--python", tool_python, VIRTUALENV_FOR_PY2]
+        virtualenv = [str(tool / "venv" / "bin" / "virtualenv"), "--quiet", "--no-periodic-update"]
+        virtualenv += ["--app-data", str(tool / "app-data"), "--python", python, str(tmp)]
+        pip = [str(tmp / "bin" / "python"), "-m", "pip", "install", "--no-input"]
+        # pip 20.3 trusts its own bundle, not SSL_CERT_FILE: it is given the host's.
+        pip += ["--disable-pip-version-check", "--cache-dir", str(cache)]
+        pip += ["--cert", sandbox.CA_BUNDLE_INSIDE]
+        pip += [*pip_source_args(self.sources), *(str(r) for r in ident["requires"])]
+        try:
+            self._run(name, inside(*make_tool, str(tool / "venv"), writable=(tmp, uv_cache)))
+            self._run(name, inside(*install_tool, *self.sources, writable=(tmp, uv_cache)))
+            self._run(name, inside(*virtualenv, writable=(tmp,)))
+            self._run(name, inside(*pip, writable=(tmp, cache)))
+        finally:
+            _remove(tool)
+        (site,) = tmp.glob("lib/python2.7/site-packages")
+        final = tmp.with_name(tmp.name.removesuffix(".tmp")) / site.relative_to(tmp)
+        # 2.7's compileall has no -s/-p: -d names the final folder in the compiled files.
+        argv = [str(tmp / "bin" / "python"), "-m", "compileall", "-q", "-d", str(final), str(site)]
+        code = sandbox.run(sandbox.command(root, argv, writable=(tmp,)), self.logs / f"{name}.log")
+        if code not in (0, 1):
+            raise BuildError(f"{name}: compileall failed (exit {code})")
+
     def _build_root(self, tmp: Path, ident: dict[str, Any], extra: list[str]) -> None:
         """debootstrap, in a mount namespace of its own: the /proc and /sys it mounts in the
         new root vanish with it, even if it is killed."""
@@ -567,8 +645,14 @@ class Builder:
     def _verify_base(self, folder: Path, ident: dict[str, Any]) -> str | None:
         if problem := self._manifest_problem(folder, ident):
             return problem
+        # 2.7 has no -I: -E and -s keep the environment's variables and user site out.
+        asked = (
+            ["-E", "-s", "-c", PROBE_PY2]
+            if ident["python"].startswith("2.")
+            else ["-I", "-c", PROBE]
+        )
         argv, env = self.command(
-            ident["id"], [str(folder / "bin" / "python"), "-I", "-c", PROBE], readable=(folder,)
+            ident["id"], [str(folder / "bin" / "python"), *asked], readable=(folder,)
         )
         try:
             probe = subprocess.run(

@@ -19,6 +19,7 @@ else:  # Python 3.9 in the bullseye bases, which install tomli
     import tomli as tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
@@ -30,6 +31,8 @@ RESULTS = HERE / "results.json"
 #: What the committed results depend on: change any and they are stale (and every module of
 #: the proofs package, and the reader code).
 FINGERPRINTED = ("catalog.toml", "grid.toml", "run.py")
+#: The rewrite of the proofs for Python 2.7, its runtime and its runner.
+FINGERPRINTED_PY2 = ("py2.py", "py2_runtime.py", "run_py2.py")
 #: The catalog's prose: what the site says of a claim, neither what runs nor what is expected,
 #: so rewording it leaves the results current (its comments are not part of them either).
 PROSE_FIELDS = ("title", "statement", "why", "untested-why")
@@ -71,7 +74,7 @@ ONLY_ON: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("loss", "kl"): (("tf.keras", "tf_keras"), "TFP's layers are tf-keras layers"),
     ("execution", "run_eagerly"): (
         ("keras", "tf.keras", "tf_keras"),
-        "standalone Keras 2 on Theano builds one symbolic graph: it has no eager mode",
+        "standalone Keras 2.3.1 builds one symbolic graph on every backend: it has no eager mode",
     ),
 }
 
@@ -111,6 +114,20 @@ def combine(outcomes: list[str]) -> str:
         if outcome in outcomes:
             return outcome
     return HOLDS if outcomes else UNTESTED
+
+
+def claim_result(variants: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """A claim's result in one environment from its variants' records: the combined outcome,
+    and the first exception of a variant with that outcome (what a box names where Keras
+    refuses, or why it was not tested)."""
+    outcome = combine([v["outcome"] for v in variants])
+    detail = next((v["detail"] for v in variants if v["outcome"] == outcome and v["detail"]), "")
+    return {
+        "outcome": outcome,
+        "detail": detail,
+        "variants": variants,
+        "seconds": round(seconds, 3),
+    }
 
 
 class CatalogError(Exception):
@@ -367,7 +384,9 @@ def fingerprinted(folder: Path = HERE) -> list[str]:
         for p in (folder / sub).glob("*.py")
     )
     single = [f"{PROOFS_PACKAGE}.py"] if (folder / f"{PROOFS_PACKAGE}.py").exists() else []
-    return [*single, *FINGERPRINTED, *code]
+    # What runs the proofs on Python 2.7 (a test's claims folder may have none of it).
+    py2 = [name for name in FINGERPRINTED_PY2 if (folder / name).exists()]
+    return [*single, *FINGERPRINTED, *py2, *code]
 
 
 def disagreement(claim: Claim, env: Env, outcome: str) -> str | None:

@@ -62,6 +62,7 @@ class Base:
     requires: tuple[str, ...]
     system: str | None = None
     python: str | None = None  # major.minor; default: the grid's
+    interpreter: str | None = None  # its path in the root filesystem; default: the system's
     exclude_newer: str | None = None
     compile_cache: bool = False
 
@@ -203,11 +204,22 @@ def load_grid(path: Path = GRID, releases: dict[str, list[str]] | None = None) -
             raise GridError(f"{path}: [base.{base_id}]: 'compile-cache' must be true or false")
         if system is not None and system not in systems:
             raise GridError(f"{path}: [base.{base_id}]: unknown system {system!r}")
+        interpreter = raw.get("python")
+        if interpreter is not None and (
+            system is None or not re.fullmatch(r"/\S*/python\d\.\d+", str(interpreter))
+        ):
+            raise GridError(
+                f"{path}: [base.{base_id}]: 'python' is a path like /usr/bin/python2.7, "
+                "in the base's system"
+            )
         bases[base_id] = Base(
             base_id,
             reqs,
             system=system,
-            python=systems[system].python_version if system else None,
+            python=(interpreter or systems[system].python).rsplit("python", 1)[1]
+            if system
+            else None,
+            interpreter=interpreter,
             exclude_newer=raw.get("exclude-newer"),
             compile_cache=compile_cache,
         )

@@ -32,6 +32,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from claims import py2
 from claims.builder import Builder, BuildError, tail
 from claims.catalog import HERE, RESULTS, Catalog, CatalogError, fingerprint, load_catalog_in
 from claims.grid import GRID, RELEASES_NAME, Env, GridError, discovered_lines, shard
@@ -46,7 +47,7 @@ from claims.provenance import (
     shape_problems,
 )
 from claims.releases import ReleasesError, from_index, read_recorded
-from claims.run import DISAGREES_EXIT
+from claims.run import DISAGREES_EXIT, base_identity
 from claims.sandbox import SandboxError, remove_tree
 from pincite.atomic import write_atomic
 
@@ -149,8 +150,11 @@ class Runner:
             scratch.mkdir(parents=True)
             child_env["TMPDIR"] = str(scratch.resolve())
             log.parent.mkdir(parents=True, exist_ok=True)
-            ran = self._forked(env, python, child_env, paths, command[3:], log)
-            code, cpu = ran if ran is not None else self._fresh(env, command, paths, child_env, log)
+            if self.catalog.grid.python_of(env.base).startswith("2."):
+                code, cpu = self._py2(env, python, child_env, scratch, record_path, log)
+            else:
+                ran = self._forked(env, python, child_env, paths, command[3:], log)
+                code, cpu = ran or self._fresh(env, command, paths, child_env, log)
         except (OSError, SandboxError) as exc:
             return self._row(env, BROKEN, began, prepared, f"cannot run {python}: {exc}")
         finally:
@@ -173,17 +177,58 @@ class Runner:
         why = "; ".join(problems) if problems else f"exit {code}: {tail(log)}"
         return self._row(env, BROKEN, began, prepared, why, log, cpu=cpu)
 
+    def _py2(
+        self, env: Env, python: Path, child_env: dict, scratch: Path, record_path: Path, log: Path
+    ) -> tuple[int, float | None]:
+        """Run an environment of Python 2.7: the proofs rewritten for it (`claims.py2`) run
+        the variants planned here, and the record is written here from what they measured,
+        with the fingerprint read when this run began."""
+        tree = py2.write_tree(self.folder, self.out / "py2")
+        planned, measured = scratch / "plan.json", scratch / "measured.json"
+        planned.write_text(json.dumps(py2.plan(self.catalog, env), indent=1))
+        argv = [str(python), "-m", "claims.run_py2", "--plan", str(planned)]
+        argv += ["--out", str(measured)]
+        child_env = dict(child_env, PYTHONPATH=str(tree))
+        # Run from the tree: `-m` puts the working folder first on sys.path, and the
+        # repository's own `claims` (Python 3) must not be the one 2.7 finds.
+        code, cpu = self._fresh(env, argv, [str(tree)], child_env, log, cwd=tree)
+        if code != 0 or not measured.exists():
+            return code or 1, cpu
+        with log.open("a") as sink:
+            echo = lambda line: sink.write(line + "\n")  # noqa: E731
+            try:
+                base = base_identity(str(python.parent.parent))
+                measured_data = json.loads(measured.read_text())
+                record, disagree = py2.record(
+                    self.catalog, env, self.current, base, measured_data, echo
+                )
+            except (SystemExit, ValueError, KeyError, TypeError) as exc:
+                echo(f"{env.id}: what Python 2.7 reported is not usable: {exc}")
+                return 1, cpu
+            for problem in disagree:
+                echo(problem)
+        write_atomic(record_path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+        return (DISAGREES_EXIT if disagree else 0), cpu
+
     def _fresh(
-        self, env: Env, command: list[str], paths: list[str], child_env: dict, log: Path
+        self,
+        env: Env,
+        command: list[str],
+        paths: list[str],
+        child_env: dict,
+        log: Path,
+        cwd: Path | None = None,
     ) -> tuple[int, float | None]:
         """Run an environment in a process of its own; its exit status and CPU seconds
         (None when they could not be read)."""
         # In a root filesystem, `claims.cputime` collects the CPU time (see there), and
-        # hands it back through a pipe.
-        system = bool(self.catalog.grid.bases[env.base].system)
+        # hands it back through a pipe; the root's own Python 3 runs it.
+        base = self.catalog.grid.bases[env.base]
+        system = bool(base.system)
         read_fd, write_fd = os.pipe() if system else (-1, -1)
-        if system:
-            command = [command[0], "-m", "claims.cputime", str(write_fd), *command]
+        if base.system:
+            timer = self.catalog.grid.systems[base.system].python
+            command = [timer, "-m", "claims.cputime", str(write_fd), *command]
         # A base in a root filesystem of its own runs there: the repository, the claims
         # folder and the overlay read-only, only the records' folder writable.
         command, run_env = self.builder.command(
@@ -199,6 +244,7 @@ class Runner:
                 with log.open("w") as sink:
                     proc = subprocess.Popen(
                         command,
+                        cwd=cwd,
                         stdout=sink,
                         stderr=subprocess.STDOUT,
                         env=run_env,

@@ -21,11 +21,14 @@ import platform
 import sys
 import sysconfig
 import time
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-from claims.catalog import HERE, NA, disagreement, fingerprint, load_catalog_in
+from claims.catalog import HERE, NA, Catalog, disagreement, fingerprint, load_catalog_in
+from claims.grid import Env
 from claims.provenance import AGREES, DISAGREES, MANIFEST, identity_digest, reported_names
 from claims.releases import read_recorded
 from pincite.atomic import write_atomic
@@ -57,12 +60,12 @@ def load_proofs(folder: Path) -> ModuleType:
     return module
 
 
-def base_identity() -> dict[str, str]:
-    """The base this interpreter belongs to, from the manifest its builder left in it."""
+def base_identity(prefix: str = sys.prefix) -> dict[str, str]:
+    """The base at ``prefix`` (this interpreter's), from the manifest its builder left in it."""
     try:
-        manifest = json.loads((Path(sys.prefix) / MANIFEST).read_text())
+        manifest = json.loads((Path(prefix) / MANIFEST).read_text())
     except (OSError, ValueError):
-        raise SystemExit(f"{sys.prefix} is not a grid base: no readable {MANIFEST}") from None
+        raise SystemExit(f"{prefix} is not a grid base: no readable {MANIFEST}") from None
     return {"id": str(manifest.get("id")), "identity": identity_digest(manifest)}
 
 
@@ -120,28 +123,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{env.id}: loaded {loaded} on {lab.backend}, the grid says {env.release} on "
             f"{env.backend}: the environment is broken"
         )
-    results, disagree = {}, []
+    results = {}
     for claim in catalog.claims.values():
-        expected = claim.expected(env)
-        if expected == NA:
-            continue
-        results[claim.id] = res = proofs.run_claim(lab, claim, env)
-        outcome, detail = res["outcome"], res["detail"]
-        problem = disagreement(claim, env, outcome)
-        if problem:
-            disagree.append(problem + (f" ({detail})" if detail else ""))
-        mark = "DISAGREES" if problem else "ok "
-        print(f"{mark:9} {env.id:24} {claim.id:45} {outcome} (expected: {expected})")
-    record = {
-        "env": env.id,
-        "fingerprint": current,
-        "status": DISAGREES if disagree else AGREES,
-        "label": env.label,
-        "line": env.line,
-        "release": env.release,
+        if claim.expected(env) != NA:
+            results[claim.id] = proofs.run_claim(lab, claim, env)
+    measured = {
         "backend": lab.backend,
-        "overlay": env.overlay,
-        "base": base,
         "python": platform.python_version(),
         "platform": sysconfig.get_platform(),
         "versions": measured_versions(reported_names(catalog.grid, env)),
@@ -150,12 +137,48 @@ def main(argv: list[str] | None = None) -> int:
         # Forked from a server that had imported this module (`claims.preload`), or afresh.
         "preloaded": os.environ.get("GRID_PRELOADED"),
         "seconds": round(time.perf_counter() - began, 3),
-        "results": results,
     }
+    record, disagree = compose_record(catalog, env, current, base, measured, results)
     write_atomic(Path(args.out), (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
     for problem in disagree:
         print(problem)
     return DISAGREES_EXIT if disagree else 0
+
+
+def compose_record(
+    catalog: Catalog,
+    env: Env,
+    current: str,
+    base: dict[str, str],
+    measured: dict[str, Any],
+    results: dict[str, dict[str, Any]],
+    echo: Callable[[str], object] = print,
+) -> tuple[dict[str, Any], list[str]]:
+    """An environment's record from its claims' results, what was measured where they ran,
+    and what produced them (``current``: the fingerprint read before anything ran); and
+    where an outcome disagrees with the catalog. Shared by this runner and Python 2.7's."""
+    disagree = []
+    for claim_id, res in results.items():
+        claim = catalog.claims[claim_id]
+        outcome, detail = res["outcome"], res["detail"]
+        problem = disagreement(claim, env, outcome)
+        if problem:
+            disagree.append(problem + (f" ({detail})" if detail else ""))
+        mark = "DISAGREES" if problem else "ok "
+        echo(f"{mark:9} {env.id:24} {claim.id:45} {outcome} (expected: {claim.expected(env)})")
+    record = {
+        "env": env.id,
+        "fingerprint": current,
+        "status": DISAGREES if disagree else AGREES,
+        "label": env.label,
+        "line": env.line,
+        "release": env.release,
+        "overlay": env.overlay,
+        "base": base,
+        **measured,
+        "results": results,
+    }
+    return record, disagree
 
 
 if __name__ == "__main__":

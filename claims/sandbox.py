@@ -24,6 +24,8 @@ NETWORK_FILES = ("/etc/resolv.conf", "/etc/hosts")
 #: Host folders every sandbox binds read-only, at their paths (``os.pathsep``-separated): none
 #: for a Debian root, which is whole; the tests' stand-in root borrows the host's interpreter.
 HOST_BINDS = "GRID_SANDBOX_HOST_BINDS"
+#: Where a sandbox with network finds the host's CA bundle (its extra certificates included).
+CA_BUNDLE_INSIDE = "/etc/ssl/certs/ca-certificates.crt"
 #: The variables a sandboxed command keeps; the host's PIP_*/UV_* settings stay out.
 KEPT = re.compile(
     r"^(PYTHONPATH|PYTHONHASHSEED|KERAS_BACKEND|XLA_FLAGS|OMP_NUM_THREADS|TF_CPP_MIN_LOG_LEVEL"
@@ -91,10 +93,16 @@ def ca_bundle() -> Path:
 
 def local_sources(args: Sequence[str]) -> list[Path]:
     """The host folders and files uv's source arguments name (``file://`` indexes,
-    find-links, constraints): bound read-only at the same path so the arguments still hold."""
+    find-links, constraints): bound read-only at the same path so the arguments still hold.
+
+    A ``file://`` index named ``simple`` (PEP 503's name) is bound with the folder it sits in:
+    its pages link to the files beside it (``../files/...``), which pip opens at that path.
+    """
     found: list[Path] = []
     for arg in args:
         path = Path(arg[len("file://") :]) if arg.startswith("file://") else Path(arg)
+        if arg.startswith("file://") and path.name == "simple":
+            path = path.parent
         if path.is_absolute() and path.exists() and path not in found:
             found.append(path)
     return found
@@ -118,7 +126,7 @@ def command(
         for name in NETWORK_FILES:
             if Path(name).exists():
                 args += ["--ro-bind", name, name]
-        args += ["--ro-bind", str(bundle), "/etc/ssl/certs/ca-certificates.crt"]
+        args += ["--ro-bind", str(bundle), CA_BUNDLE_INSIDE]
     else:
         args.append("--unshare-net")
     borrowed = [Path(p) for p in os.environ.get(HOST_BINDS, "").split(os.pathsep) if p]
@@ -129,7 +137,7 @@ def command(
     args += ["--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin"]
     args += ["--setenv", "HOME", "/root", "--setenv", "LANG", "C.UTF-8"]
     if network:
-        args += ["--setenv", "SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"]
+        args += ["--setenv", "SSL_CERT_FILE", CA_BUNDLE_INSIDE]
         args += ["--setenv", "UV_NATIVE_TLS", "1"]
     for key, value in sorted((env or {}).items()):
         args += ["--setenv", key, value]

@@ -56,6 +56,10 @@ def test_local_sources_are_the_paths_in_uv_arguments(tmp_path: Path) -> None:
     args = ["--extra-index-url", f"file://{tmp_path}", "--find-links", str(wheels)]
     args += ["--index-url", "https://index.invalid/simple", "--constraint", "/absent.txt"]
     assert sandbox.local_sources(args) == [tmp_path, wheels]
+    # A PEP 503 index links to its files beside it: the folder that holds both is bound.
+    (tmp_path / "mirror" / "simple").mkdir(parents=True)
+    index = ["--extra-index-url", f"file://{tmp_path}/mirror/simple"]
+    assert sandbox.local_sources(index) == [tmp_path / "mirror"]
 
 
 def test_a_system_must_be_complete_and_known(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from claims.catalog import FAILS, HOLDS, REFUSES, UNTESTED, Claim, Variant, combine
+from claims.catalog import FAILS, HOLDS, REFUSES, UNTESTED, Claim, Variant, claim_result
 from claims.proofs.lab import Lab, use_two_cpus
 
 __all__ = ["PROOFS", "Evidence", "Lab", "proof", "refusal", "run_claim", "use_two_cpus"]
@@ -73,7 +73,11 @@ def refusal(exc: BaseException) -> str:
         if line.endswith("Error encountered:"):
             lines = lines[n + 1 :]
             break
-    first = _RUN_SPECIFIC.sub(lambda m: f"{m[1]}…" if m[1] else "0x…", lines[0]) if lines else ""
+    first = (
+        _RUN_SPECIFIC.sub(lambda m: f"{m.group(1)}…" if m.group(1) else "0x…", lines[0])
+        if lines
+        else ""
+    )
     return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__
 
 
@@ -97,7 +101,7 @@ def _last_line(exc: BaseException) -> str:
     """
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     line = lines[-1] if lines else type(exc).__name__
-    return _RUN_SPECIFIC.sub(lambda m: f"{m[1]}…" if m[1] else "0x…", line)[:240]
+    return _RUN_SPECIFIC.sub(lambda m: f"{m.group(1)}…" if m.group(1) else "0x…", line)[:240]
 
 
 #: A proof: one variant of one claim, in one lab.
@@ -137,21 +141,11 @@ def run_variant(lab: Lab, claim: Claim, variant: Variant) -> dict[str, Any]:
 
 
 def run_claim(lab: Lab, claim: Claim, env: Any) -> dict[str, Any]:
-    """Every variant of ``claim`` that exists in ``env``; the claim's outcome combines theirs.
-
-    ``detail`` is the first exception of a variant with the combined outcome (what a box
-    names where Keras refuses, or why it was not tested).
-    """
+    """Every variant of ``claim`` that exists in ``env``; the claim's outcome combines theirs
+    (`claim_result`)."""
     began = time.perf_counter()
     variants = [run_variant(lab, claim, v) for v in claim.variants(env)]
-    outcome = combine([v["outcome"] for v in variants])
-    detail = next((v["detail"] for v in variants if v["outcome"] == outcome and v["detail"]), "")
-    return {
-        "outcome": outcome,
-        "detail": detail,
-        "variants": variants,
-        "seconds": round(time.perf_counter() - began, 3),
-    }
+    return claim_result(variants, time.perf_counter() - began)
 
 
 def plain(value: Any) -> Any:
