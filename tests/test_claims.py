@@ -536,10 +536,14 @@ def test_export_has_the_documented_shape() -> None:
     assert pythons["tf.keras-2.5.3"].startswith("3.9.") and pythons["tf.keras-2.12.1"].startswith(
         "3.11."
     )
-    # Standalone Keras 2.3.1 names the backend it ran on and its version.
-    keras2 = next(r for r in records if r["env"] == "keras2-2.3.1")
-    assert pythons["keras2-2.3.1"].startswith("3.9.")
+    # Standalone Keras 2.3.1 names the backend it ran on and its version: Theano on 3.9, and
+    # its own TensorFlow (2.0) on 2.7.
+    keras2 = next(r for r in records if r["env"] == "keras2-2.3.1-theano")
+    assert pythons["keras2-2.3.1-theano"].startswith("3.9.")
     assert keras2["versions"]["keras"] == "2.3.1" and keras2["versions"]["theano"] == "1.0.5"
+    on_tf = next(r for r in records if r["env"] == "keras2-2.3.1-tensorflow")
+    assert pythons["keras2-2.3.1-tensorflow"].startswith("2.7.")
+    assert on_tf["versions"]["keras"] == "2.3.1" and on_tf["versions"]["tensorflow"] == "2.0.0"
     for r in records:
         extra = {"refused"} if r["outcome"] == catalog.REFUSES else set()
         extra |= {"why"} if r["outcome"] == catalog.UNTESTED else set()

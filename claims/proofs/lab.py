@@ -402,9 +402,15 @@ class Lab:
     def losses(self, model: Any) -> list[float]:
         """``model.losses`` as floats (each reduced, if not scalar, only for display)."""
         if self.keras2:  # symbolic: evaluated on X by a backend function
+            # On TensorFlow 2, a term added outside `call` is an eager tensor: it has its value.
+            eager = [hasattr(t, "numpy") for t in model.losses]
+            symbolic = [t for t, e in zip(model.losses, eager) if not e]  # noqa: B905
             k = self.keras.backend
-            values = k.function(model.inputs, model.losses)([X]) if model.losses else []
-            return [float(np.sum(v)) for v in values]
+            values = iter(k.function(model.inputs, symbolic)([X]) if symbolic else [])
+            return [
+                float(np.sum(t.numpy() if e else next(values)))
+                for t, e in zip(model.losses, eager)  # noqa: B905
+            ]
         return [float(np.sum(self.numpy(t))) for t in model.losses]
 
 

@@ -167,17 +167,17 @@ def test_the_answers_keras_2_3_1_is_a_setup_with_its_measured_outcomes(browser) 
     with visit.page.expect_navigation():
         form.locator("input[name=typed]").fill("2.3.1")
         form.locator("input[name=typed]").press("Enter")
-    assert "setup=keras2-2.3.1" in visit.page.url
+    assert "setup=keras2-2.3.1-theano" in visit.page.url
     checked = visit.page.locator(".sd-tab-set > input:checked + label").first
     assert checked.get_attribute("data-sync-id") == "keras-2.3"
     assert visit.page.locator(".claim-yours-cited").count() == 0  # executed, not cited
-    visit.open(SITE / "questions.html", "?setup=keras2-2.3.1")
+    visit.open(SITE / "questions.html", "?setup=keras2-2.3.1-theano")
     boxes = visit.page.locator(".claim.admonition")
     led = 0
     for i in range(boxes.count()):
         box = boxes.nth(i)
         claim = box.get_attribute("id").removeprefix("claim-")
-        outcome = _record(claim, "keras2-2.3.1")["outcome"]
+        outcome = _record(claim, "keras2-2.3.1-theano")["outcome"]
         line = box.locator(".claim-yours")
         if outcome == "n/a":
             continue
