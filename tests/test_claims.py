@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 from packaging.version import Version
 
 from claims import (
@@ -106,16 +107,21 @@ def test_grid_covers_every_line_and_backend() -> None:
     assert {e.minor for e in g.envs.values() if e.line == "tf.keras"} == {
         f"2.{n}" for n in range(5, 16)
     }
-    # tf.keras 2.5-2.11 and standalone Keras 2.3.1 run on Python 3.9 in the bullseye root
-    # filesystem; the rest on 3.11.
+    # tf.keras 2.5-2.11 and standalone Keras 2.3.1 run in the bullseye root filesystem: on its
+    # Python 3.9, and Keras 2.3.1 on its own TensorFlow on its Python 2.7; the rest on 3.11.
     for env in g.envs.values():
         old = env.line == "keras2" or (
             env.line == "tf.keras" and Version(env.release) < Version("2.12")
         )
         assert (g.bases[env.base].system == "bullseye") == old, env.id
-        assert g.python_of(env.base) == ("3.9" if old else "3.11"), env.id
-        if old:  # their dependencies as they were when each was released
+        on_2_7 = env.id == "keras2-2.3.1-tensorflow"
+        assert g.python_of(env.base) == ("2.7" if on_2_7 else "3.9" if old else "3.11"), env.id
+        if on_2_7:  # pip 20.3 has no --exclude-newer: every distribution is pinned instead
+            pins = [Requirement(r).specifier for r in g.bases[env.base].requires]
+            assert all(len(p) == 1 and next(iter(p)).operator == "==" for p in pins), pins
+        elif old:  # their dependencies as they were when each was released
             assert g.bases[env.base].exclude_newer, env.id
+    assert {e.backend for e in g.envs.values() if e.line == "keras2"} == {"tensorflow", "theano"}
     assert {e.minor for e in g.envs.values() if e.line == "tf_keras"} == {
         f"2.{n}" for n in range(16, 22)
     }

@@ -38,9 +38,16 @@
   function minorOf(v) {
     return v.split(".").slice(0, 2).join(".");
   }
-  // Whether a setup's name says its backend: Keras 3's is a choice; Theano is not the usual.
+  // The lines the grid runs on more than one backend (Keras 3; standalone Keras 2 on its
+  // TensorFlow and on Theano): their setups' ids and names say the backend, as the grid's do.
+  const MULTI = new Set(
+    [...new Set(DATA.setups.map((s) => s.line + "|" + s.backend))]
+      .map((k) => k.split("|")[0])
+      .filter((line, i, all) => all.indexOf(line) !== i),
+  );
+  // Whether a setup's name says its backend: a choice on its line, or not the usual TensorFlow.
   function named(s) {
-    return s.line === "keras" || s.backend !== "tensorflow";
+    return MULTI.has(s.line) || s.backend !== "tensorflow";
   }
   function runsOf(line, backend) {
     return DATA.setups
@@ -64,9 +71,10 @@
     if (cited) return { id, cited, label: cited.label, tabs: cited.tabs };
     const exact = DATA.setups.find((s) => s.id === id);
     if (exact) return { id, env: exact, label: exact.label, tabs: exact.tabs };
-    const m = /^(keras|keras2|tf\.keras|tf_keras)-(newest|\d+(?:\.\d+){0,2})(?:-(jax|tensorflow|torch))?$/.exec(id);
+    const m = /^(keras|keras2|tf\.keras|tf_keras)-(newest|\d+(?:\.\d+){0,2})(?:-(jax|tensorflow|torch|theano))?$/.exec(id);
     if (!m) return null;
-    // A line with one backend omits it: TensorFlow, or Theano for standalone Keras 2.
+    // Without a backend: TensorFlow, or Theano for standalone Keras 2 (its only backend
+    // before its TensorFlow ran: links made then still mean it).
     const runs = runsOf(m[1], m[3] || (m[1] === "keras2" ? "theano" : "tensorflow"));
     if (!runs.length) return null;
     if (m[2] === "newest") {
@@ -158,7 +166,7 @@
       if (line === "cited") return backend;
       const release = typed.value.trim() || relSel.value;
       if (!release) return undefined; // a line without its release yet: nothing to apply
-      const b = line === "keras" ? "-" + backend : "";
+      const b = MULTI.has(line) ? "-" + backend : "";
       return `${line}-${release}${b}`;
     };
     if (current) {
